@@ -1,0 +1,156 @@
+//! Service traits the runtime's host functions call and higher layers implement.
+//!
+//! The runtime never names actors or databases: `wasm-actor` implements [`MessageRouter`] and
+//! [`ComponentDirectory`], and storage backends implement [`StorageBackend`]. Capability checks
+//! happen in the runtime before any of these is called, so implementations may assume the
+//! caller was allowed to make the call.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::errors::{MessagingError, StorageError};
+use crate::id::ComponentId;
+use crate::message::{CorrelationId, MessagePayload, Timestamp};
+use crate::metadata::ComponentInfo;
+use crate::storage::{StorageQuota, StorageUsage};
+
+/// Delivers messages between components.
+///
+/// Every method returns at once: nothing here waits for the target to handle the message.
+pub trait MessageRouter: Send + Sync + fmt::Debug {
+    /// Queues a fire-and-forget message from `from` in `to`'s mailbox.
+    ///
+    /// # Errors
+    ///
+    /// [`MessagingError::TargetNotFound`] if `to` is not running, [`MessagingError::QueueFull`]
+    /// if its mailbox is full; nothing was queued then.
+    fn send(
+        &self,
+        from: &ComponentId,
+        to: &ComponentId,
+        payload: MessagePayload,
+    ) -> Result<(), MessagingError>;
+
+    /// Queues a request and returns its correlation id. The answer reaches `from` later as
+    /// exactly one callback (reply or error callback) unless it is cancelled; after `timeout`
+    /// the router delivers a timeout error callback.
+    ///
+    /// # Errors
+    ///
+    /// As [`MessageRouter::send`]; no callback follows an error.
+    fn request(
+        &self,
+        from: &ComponentId,
+        to: &ComponentId,
+        payload: MessagePayload,
+        timeout: Duration,
+    ) -> Result<CorrelationId, MessagingError>;
+
+    /// Cancels a pending request that `from` made. No callback follows.
+    ///
+    /// # Errors
+    ///
+    /// [`MessagingError::InvalidMessage`] if `id` names no pending request of `from`.
+    fn cancel_request(&self, from: &ComponentId, id: &CorrelationId) -> Result<(), MessagingError>;
+
+    /// Queues the same message in every target's mailbox, after checking that every target
+    /// exists and has room: on error no target received it.
+    ///
+    /// # Errors
+    ///
+    /// The first failing target's error, as for [`MessageRouter::send`].
+    fn broadcast(
+        &self,
+        from: &ComponentId,
+        targets: &[ComponentId],
+        payload: MessagePayload,
+    ) -> Result<(), MessagingError>;
+}
+
+/// Answers questions about the running components.
+pub trait ComponentDirectory: Send + Sync + fmt::Debug {
+    /// The ids of the running components, sorted.
+    fn components(&self) -> Vec<ComponentId>;
+
+    /// What is known about one running component; `None` if it is not running.
+    fn info(&self, id: &ComponentId) -> Option<ComponentInfo>;
+}
+
+/// Key-value storage with one namespace per component.
+///
+/// Implementations validate keys with [`crate::storage::validate_key`] and enforce the quota
+/// with [`crate::storage::check_quota`], so every backend behaves the same.
+pub trait StorageBackend: Send + Sync + fmt::Debug {
+    /// Reads a value.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::InvalidKey`] for a bad key, [`StorageError::IoError`] if the backend fails.
+    fn get(&self, namespace: &ComponentId, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Writes a value, replacing any old one, within `quota`.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::QuotaExceeded`] if the write would exceed `quota` (nothing is written),
+    /// and as for [`StorageBackend::get`].
+    fn set(
+        &self,
+        namespace: &ComponentId,
+        key: &str,
+        value: &[u8],
+        quota: &StorageQuota,
+    ) -> Result<(), StorageError>;
+
+    /// Removes a key; removing an absent key is not an error.
+    ///
+    /// # Errors
+    ///
+    /// As for [`StorageBackend::get`].
+    fn delete(&self, namespace: &ComponentId, key: &str) -> Result<(), StorageError>;
+
+    /// Whether the key is present.
+    ///
+    /// # Errors
+    ///
+    /// As for [`StorageBackend::get`].
+    fn exists(&self, namespace: &ComponentId, key: &str) -> Result<bool, StorageError>;
+
+    /// The namespace's keys, sorted, optionally only those starting with `prefix`.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::IoError`] if the backend fails.
+    fn list_keys(
+        &self,
+        namespace: &ComponentId,
+        prefix: Option<&str>,
+    ) -> Result<Vec<String>, StorageError>;
+
+    /// The namespace's usage, reported against `quota`.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::IoError`] if the backend fails.
+    fn usage(
+        &self,
+        namespace: &ComponentId,
+        quota: &StorageQuota,
+    ) -> Result<StorageUsage, StorageError>;
+}
+
+/// The source of wall-clock time for components.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// The current time.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
