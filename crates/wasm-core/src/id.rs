@@ -57,6 +57,15 @@ impl ComponentId {
         Ok(id)
     }
 
+    /// `host/embedder/0`: the sender id of messages the embedding host sends itself.
+    pub fn host() -> Self {
+        Self {
+            namespace: "host".to_owned(),
+            name: "embedder".to_owned(),
+            instance: "0".to_owned(),
+        }
+    }
+
     /// The namespace segment.
     pub fn namespace(&self) -> &str {
         &self.namespace
@@ -177,6 +186,12 @@ mod tests {
         let err = "a/b".parse::<ComponentId>().err();
         let text = err.map(|e| e.to_string()).unwrap_or_default();
         assert!(text.contains("`a/b`"), "{text}");
+    }
+
+    #[test]
+    fn the_host_id_is_valid() -> Result<()> {
+        assert_eq!(ComponentId::host(), "host/embedder/0".parse()?);
+        Ok(())
     }
 
     #[test]

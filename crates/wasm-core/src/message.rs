@@ -192,8 +192,14 @@ mod tests {
     fn plain_replies_are_not_error_callbacks() {
         assert_eq!(ErrorCallback::parse(None, b"timeout"), None);
         assert_eq!(ErrorCallback::parse(Some("text/plain"), b"timeout"), None);
-        assert_eq!(ErrorCallback::parse(Some(ERROR_CONTENT_TYPE), b"weird"), None);
-        assert_eq!(ErrorCallback::parse(Some(ERROR_CONTENT_TYPE), &[0xff]), None);
+        assert_eq!(
+            ErrorCallback::parse(Some(ERROR_CONTENT_TYPE), b"weird"),
+            None
+        );
+        assert_eq!(
+            ErrorCallback::parse(Some(ERROR_CONTENT_TYPE), &[0xff]),
+            None
+        );
     }
 
     #[test]

@@ -1,0 +1,82 @@
+//! What every actor of a system shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasm_core::{ComponentDirectory, ComponentId, ComponentInfo, StorageBackend, SystemClock};
+use wasm_runtime::{HostServices, WasmEngine};
+
+use crate::events::{EventAudit, EventBus};
+use crate::registry::ComponentRegistry;
+use crate::router::Router;
+
+/// Settings of an actor system.
+#[derive(Debug, Clone)]
+pub struct SystemConfig {
+    /// The id the host itself uses as sender of its messages and requests.
+    pub host_id: ComponentId,
+    /// Mailbox capacity of components whose spec sets none.
+    pub mailbox_capacity: usize,
+    /// How often each component's `health` export is polled; `None` for never.
+    pub health_interval: Option<Duration>,
+    /// How long a component's `shutdown` export may take when it is stopped.
+    pub shutdown_deadline: Duration,
+    /// How many events a slow subscriber may lag behind before it loses the oldest.
+    pub event_capacity: usize,
+    /// How many audit events are kept in memory.
+    pub audit_capacity: usize,
+}
+
+impl Default for SystemConfig {
+    fn default() -> Self {
+        Self {
+            host_id: ComponentId::host(),
+            mailbox_capacity: 1024,
+            health_interval: None,
+            shutdown_deadline: Duration::from_secs(1),
+            event_capacity: 4096,
+            audit_capacity: 4096,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct SystemContext {
+    pub(crate) engine: WasmEngine,
+    pub(crate) config: SystemConfig,
+    pub(crate) registry: Arc<ComponentRegistry>,
+    pub(crate) router: Router,
+    pub(crate) events: EventBus,
+    pub(crate) audit: Arc<EventAudit>,
+    pub(crate) storage: Arc<dyn StorageBackend>,
+    pub(crate) directory: Arc<Directory>,
+}
+
+impl SystemContext {
+    /// The services a component instance's host functions reach.
+    pub(crate) fn services(&self) -> HostServices {
+        HostServices {
+            router: Arc::new(self.router.clone()),
+            directory: self.directory.clone(),
+            storage: self.storage.clone(),
+            clock: Arc::new(SystemClock),
+            audit: self.audit.clone(),
+        }
+    }
+}
+
+/// `list-components` and `get-component-metadata`, served from the registry.
+#[derive(Debug)]
+pub(crate) struct Directory {
+    pub(crate) registry: Arc<ComponentRegistry>,
+}
+
+impl ComponentDirectory for Directory {
+    fn components(&self) -> Vec<ComponentId> {
+        self.registry.ids()
+    }
+
+    fn info(&self, id: &ComponentId) -> Option<ComponentInfo> {
+        self.registry.get(id).map(|slot| slot.info())
+    }
+}

@@ -1,0 +1,109 @@
+//! System events the host can subscribe to, and the audit sink that feeds denials into them.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use wasm_core::{ComponentId, MessagePayload};
+use wasm_security::{AuditEvent, AuditSink, Decision, MemoryAuditLog};
+
+/// Something that happened in the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SystemEvent {
+    /// A component instance started (first start or restart).
+    Started {
+        /// The component.
+        id: ComponentId,
+    },
+    /// A component stopped for good (stopped by the host, or not restarted).
+    Stopped {
+        /// The component.
+        id: ComponentId,
+        /// Why.
+        reason: String,
+    },
+    /// A component instance failed (trap, limit, timeout, `unhealthy`).
+    Failed {
+        /// The component.
+        id: ComponentId,
+        /// Why.
+        reason: String,
+    },
+    /// A component was restarted by its supervisor.
+    Restarted {
+        /// The component.
+        id: ComponentId,
+        /// Restarts of its group within the current window, this one included.
+        attempt: u32,
+    },
+    /// A message could not be handled and was dropped, with the reason.
+    DeadLetter {
+        /// The component it was addressed to.
+        target: ComponentId,
+        /// Its sender.
+        sender: ComponentId,
+        /// Its payload.
+        payload: MessagePayload,
+        /// Why it was not handled.
+        reason: String,
+    },
+    /// A capability check refused a call.
+    CapabilityDenied {
+        /// The caller.
+        component: ComponentId,
+        /// The capability, e.g. `messaging.send`.
+        capability: &'static str,
+        /// What it tried to reach.
+        resource: String,
+    },
+    /// A supervision group exceeded its restart intensity and stopped.
+    GroupFailed {
+        /// The group.
+        group: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Publishes events to every subscriber. Publishing never blocks; a slow subscriber loses the
+/// oldest events (tokio broadcast semantics) and is told how many it lost.
+#[derive(Debug, Clone)]
+pub(crate) struct EventBus {
+    sender: broadcast::Sender<SystemEvent>,
+}
+
+impl EventBus {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let (sender, _) = broadcast::channel(capacity.max(1));
+        Self { sender }
+    }
+
+    pub(crate) fn publish(&self, event: SystemEvent) {
+        tracing::debug!(?event, "system event");
+        // No subscribers is fine: events are informational.
+        let _ = self.sender.send(event);
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<SystemEvent> {
+        self.sender.subscribe()
+    }
+}
+
+/// Keeps denials in an in-memory audit log and publishes them as events.
+#[derive(Debug)]
+pub(crate) struct EventAudit {
+    pub(crate) log: Arc<MemoryAuditLog>,
+    pub(crate) events: EventBus,
+}
+
+impl AuditSink for EventAudit {
+    fn record(&self, event: AuditEvent) {
+        if event.decision == Decision::Denied {
+            self.events.publish(SystemEvent::CapabilityDenied {
+                component: event.component.clone(),
+                capability: event.capability.as_str(),
+                resource: event.resource.clone(),
+            });
+        }
+        self.log.record(event);
+    }
+}

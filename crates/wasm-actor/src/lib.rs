@@ -1,0 +1,33 @@
+//! The wasm-actor layer of airssys-wasm: every component instance an actor.
+//!
+//! It owns the [`ActorSystem`] embedding API, the component actors (one instance each,
+//! draining a bounded mailbox one message at a time), the [`ComponentRegistry`], the spawner,
+//! the [`Router`] that implements `wasm-core`'s routing trait for the runtime's host
+//! functions, request correlation with timer-driven deadlines, and supervision groups with
+//! OTP-style strategies, restart intensity and backoff.
+//!
+//! The actor runtime (`ractor`) stays inside this crate: no public type names it. This crate
+//! runs wasm only through `wasm-runtime` and never touches wasmtime.
+
+#![deny(missing_docs)]
+
+mod actor;
+mod context;
+mod correlation;
+mod error;
+mod events;
+mod mailbox;
+mod registry;
+mod router;
+mod spawner;
+mod spec;
+mod supervisor;
+mod system;
+
+pub use context::SystemConfig;
+pub use error::{Error, Result};
+pub use events::SystemEvent;
+pub use registry::ComponentRegistry;
+pub use router::{RemoteTransport, Router};
+pub use spec::{ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy};
+pub use system::ActorSystem;

@@ -1,0 +1,235 @@
+//! A bounded mailbox that outlives the actor instances that drain it.
+//!
+//! A restart replaces the actor, not the mailbox: what was queued is delivered to the new
+//! instance. Producers never wait: a full mailbox refuses at once. The actor is woken with one
+//! `Drain` message when the mailbox goes from idle to busy, not once per message.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use ractor::ActorRef;
+use wasm_core::ComponentMessage;
+
+use crate::actor::ActorMsg;
+
+/// What a mailbox holds.
+#[derive(Debug)]
+pub(crate) enum Envelope {
+    /// A fire-and-forget message, or a request when `request` is set.
+    Message {
+        message: ComponentMessage,
+        request: Option<u64>,
+    },
+    /// A reply or error callback for a request this component made.
+    Callback(ComponentMessage),
+}
+
+/// Why a push was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// At capacity.
+    Full,
+    /// The component stopped for good.
+    Closed,
+}
+
+#[derive(Debug)]
+pub(crate) struct Mailbox {
+    queue: Mutex<Queue>,
+    capacity: usize,
+    scheduled: AtomicBool,
+    actor: RwLock<Option<ActorRef<ActorMsg>>>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    items: VecDeque<Envelope>,
+    closed: bool,
+}
+
+impl Mailbox {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            queue: Mutex::new(Queue::default()),
+            capacity: capacity.max(1),
+            scheduled: AtomicBool::new(false),
+            actor: RwLock::new(None),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queue.lock().items.len()
+    }
+
+    /// Queues a message within the capacity, or a callback regardless of it (callbacks answer
+    /// requests this component made; dropping one would break the one-callback promise).
+    pub(crate) fn push(&self, envelope: Envelope) -> Result<(), Refused> {
+        {
+            let mut queue = self.queue.lock();
+            Self::admit(&queue, self.capacity, &envelope)?;
+            queue.items.push_back(envelope);
+        }
+        self.wake();
+        Ok(())
+    }
+
+    fn admit(queue: &Queue, capacity: usize, envelope: &Envelope) -> Result<(), Refused> {
+        if queue.closed {
+            return Err(Refused::Closed);
+        }
+        if matches!(envelope, Envelope::Message { .. }) && queue.items.len() >= capacity {
+            return Err(Refused::Full);
+        }
+        Ok(())
+    }
+
+    /// Queues one message in every mailbox, or in none: all are locked (in a fixed order)
+    /// and checked before any is written. Returns the index of the first refusing mailbox.
+    pub(crate) fn push_all(
+        mailboxes: &[&Mailbox],
+        make: impl Fn() -> Envelope,
+    ) -> Result<(), (usize, Refused)> {
+        let mut order: Vec<usize> = (0..mailboxes.len()).collect();
+        order.sort_by_key(|&i| std::ptr::from_ref(mailboxes[i]) as usize);
+        order.dedup_by_key(|i| std::ptr::from_ref(mailboxes[*i]) as usize);
+        let mut guards = Vec::with_capacity(order.len());
+        for &i in &order {
+            guards.push((i, mailboxes[i].queue.lock()));
+        }
+        let probe = make();
+        for (i, queue) in &guards {
+            Self::admit(queue, mailboxes[*i].capacity, &probe).map_err(|r| (*i, r))?;
+        }
+        let mut probe = Some(probe);
+        for (_, queue) in &mut guards {
+            queue.items.push_back(probe.take().unwrap_or_else(&make));
+        }
+        drop(guards);
+        for &i in &order {
+            mailboxes[i].wake();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn pop(&self) -> Option<Envelope> {
+        self.queue.lock().items.pop_front()
+    }
+
+    /// Called by the draining actor when `pop` found nothing. Returns `true` if the actor may
+    /// go idle, `false` if a message slipped in and it must keep draining.
+    pub(crate) fn idle(&self) -> bool {
+        self.scheduled.store(false, Ordering::Release);
+        if self.queue.lock().items.is_empty() {
+            return true;
+        }
+        // Something arrived after the last pop; take the schedule back unless a producer did.
+        self.scheduled.swap(true, Ordering::AcqRel)
+    }
+
+    /// Wakes the attached actor unless it is already scheduled to drain.
+    fn wake(&self) {
+        if self.scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match self.actor.read().as_ref() {
+            Some(actor) => {
+                if actor.send_message(ActorMsg::Drain).is_err() {
+                    // The actor is gone; the next one drains on attach.
+                    self.scheduled.store(false, Ordering::Release);
+                }
+            }
+            None => self.scheduled.store(false, Ordering::Release),
+        }
+    }
+
+    /// Connects a (new) actor and has it drain whatever is queued.
+    pub(crate) fn attach(&self, actor: ActorRef<ActorMsg>) {
+        *self.actor.write() = Some(actor);
+        self.scheduled.store(false, Ordering::Release);
+        if !self.queue.lock().items.is_empty() {
+            self.wake();
+        }
+    }
+
+    /// Disconnects the actor; messages keep queuing for the next one.
+    pub(crate) fn detach(&self) {
+        *self.actor.write() = None;
+        self.scheduled.store(false, Ordering::Release);
+    }
+
+    /// Closes the mailbox for good and returns what was still queued.
+    pub(crate) fn close(&self) -> Vec<Envelope> {
+        self.detach();
+        let mut queue = self.queue.lock();
+        queue.closed = true;
+        queue.items.drain(..).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_core::{ComponentId, MessageMetadata};
+
+    fn message(n: u8) -> Envelope {
+        Envelope::Message {
+            message: ComponentMessage {
+                sender: ComponentId::new("t", "s", "1").unwrap_or_else(|e| panic!("{e}")),
+                payload: vec![n],
+                metadata: MessageMetadata::default(),
+            },
+            request: None,
+        }
+    }
+
+    fn payload(e: &Envelope) -> u8 {
+        match e {
+            Envelope::Message { message, .. } | Envelope::Callback(message) => message.payload[0],
+        }
+    }
+
+    #[test]
+    fn keeps_order_and_refuses_when_full_but_accepts_callbacks() {
+        let mailbox = Mailbox::new(2);
+        assert_eq!(mailbox.push(message(1)), Ok(()));
+        assert_eq!(mailbox.push(message(2)), Ok(()));
+        assert_eq!(mailbox.push(message(3)), Err(Refused::Full));
+        let callback = match message(4) {
+            Envelope::Message { message, .. } => Envelope::Callback(message),
+            other => other,
+        };
+        assert_eq!(mailbox.push(callback), Ok(()));
+        let order: Vec<u8> = std::iter::from_fn(|| mailbox.pop())
+            .map(|e| payload(&e))
+            .collect();
+        assert_eq!(order, vec![1, 2, 4]);
+        assert!(mailbox.idle());
+    }
+
+    #[test]
+    fn push_all_is_all_or_nothing() {
+        let (a, b) = (Mailbox::new(1), Mailbox::new(1));
+        assert_eq!(b.push(message(9)), Ok(()));
+        assert_eq!(
+            Mailbox::push_all(&[&a, &b], || message(1)),
+            Err((1, Refused::Full))
+        );
+        assert_eq!(a.len(), 0);
+        let _ = b.pop();
+        assert_eq!(Mailbox::push_all(&[&a, &b, &a], || message(1)), Ok(()));
+        assert_eq!((a.len(), b.len()), (1, 1));
+    }
+
+    #[test]
+    fn a_closed_mailbox_returns_its_content_and_refuses_more() {
+        let mailbox = Mailbox::new(4);
+        assert_eq!(mailbox.push(message(1)), Ok(()));
+        assert_eq!(mailbox.close().len(), 1);
+        assert_eq!(mailbox.push(message(2)), Err(Refused::Closed));
+    }
+}

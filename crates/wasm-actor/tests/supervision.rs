@@ -1,0 +1,414 @@
+//! End-to-end failure handling: traps, timeouts, cancellation, full mailboxes, restart
+//! strategies and intensity, health polling, graceful shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ask, id, poll_until, spec, system, system_with, talk_to_all, wait_for};
+use wasm_actor::{Error, GroupSpec, Intensity, Strategy, SystemConfig, SystemEvent};
+use wasm_core::{ERROR_CONTENT_TYPE, ErrorCallback, MessagingError};
+
+fn quick_intensity(max_restarts: u32) -> Intensity {
+    Intensity {
+        max_restarts,
+        window: Duration::from_secs(30),
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(20),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapping_component_is_restarted_and_keeps_its_mailbox() {
+    let system = system();
+    let mut events = system.events();
+    system
+        .start_component(spec("panicker", "sup/p/1"))
+        .await
+        .unwrap();
+    assert_eq!(ask(&system, "sup/p/1", "x").await, "handled 1");
+    assert_eq!(ask(&system, "sup/p/1", "x").await, "handled 2");
+
+    // The request that traps gets an error answer, and is reported as a dead letter.
+    let failed = system
+        .request(&id("sup/p/1"), b"panic".to_vec(), Duration::from_secs(10))
+        .await;
+    match &failed {
+        Err(Error::Request {
+            reason: ErrorCallback::TargetFailed(why),
+            ..
+        }) => {
+            assert!(why.contains("panicker was told to panic"), "{why}");
+        }
+        other => panic!("expected target-failed, got {other:?}"),
+    }
+    let dead = wait_for(&mut events, "dead letter", |e| {
+        matches!(e, SystemEvent::DeadLetter { .. })
+    })
+    .await;
+    match dead {
+        SystemEvent::DeadLetter {
+            target,
+            payload,
+            reason,
+            ..
+        } => {
+            assert_eq!(target, id("sup/p/1"));
+            assert_eq!(payload, b"panic");
+            assert!(reason.contains("trapped"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Messages sent while it restarts are kept and handled by the new instance, in order.
+    for n in 0..5 {
+        system
+            .send(&id("sup/p/1"), format!("queued {n}").into_bytes())
+            .unwrap();
+    }
+    wait_for(
+        &mut events,
+        "restart",
+        |e| matches!(e, SystemEvent::Restarted { id, .. } if id == &common::id("sup/p/1")),
+    )
+    .await;
+    // Fresh instance state: the five queued messages, then this one.
+    assert_eq!(ask(&system, "sup/p/1", "x").await, "handled 6");
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_requester_gets_an_error_callback_when_the_target_traps() {
+    let system = system();
+    system
+        .start_component(spec("requester", "sup/req/1").with_grants(talk_to_all()))
+        .await
+        .unwrap();
+    system
+        .start_component(spec("panicker", "sup/p/1"))
+        .await
+        .unwrap();
+    let corr = ask(&system, "sup/req/1", "request sup/p/1 5000 panic").await;
+    let callbacks = poll_until(&system, "sup/req/1", "callbacks", |c| !c.is_empty()).await;
+    let fields: Vec<&str> = callbacks.splitn(3, '\t').collect();
+    assert_eq!(fields[0], corr);
+    assert_eq!(fields[1], ERROR_CONTENT_TYPE);
+    assert!(fields[2].starts_with("target-failed: "), "{callbacks}");
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_outlives_its_timeout_gets_a_timeout_callback() {
+    let system = system();
+    system
+        .start_component(spec("requester", "sup/req/1").with_grants(talk_to_all()))
+        .await
+        .unwrap();
+    system
+        .start_component(spec("sleeper", "sup/sleep/1"))
+        .await
+        .unwrap();
+    let corr = ask(&system, "sup/req/1", "request sup/sleep/1 50 sleep 400").await;
+    let callbacks = poll_until(&system, "sup/req/1", "callbacks", |c| !c.is_empty()).await;
+    assert_eq!(callbacks, format!("{corr}\t{ERROR_CONTENT_TYPE}\ttimeout"));
+    // The sleeper's reply comes after the deadline: dropped and counted, never delivered.
+    poll_until(&system, "sup/sleep/1", "hello", |_| {
+        system.router().late_replies() == 1
+    })
+    .await;
+    assert_eq!(ask(&system, "sup/req/1", "count").await, "1");
+
+    // From the host, too.
+    let host = system
+        .request(
+            &id("sup/sleep/1"),
+            b"sleep 400".to_vec(),
+            Duration::from_millis(50),
+        )
+        .await;
+    assert!(
+        matches!(
+            host,
+            Err(Error::Request {
+                reason: ErrorCallback::Timeout,
+                ..
+            })
+        ),
+        "{host:?}"
+    );
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_request_gets_no_callback() {
+    let system = system();
+    system
+        .start_component(spec("requester", "sup/req/1").with_grants(talk_to_all()))
+        .await
+        .unwrap();
+    system
+        .start_component(spec("sleeper", "sup/sleep/1"))
+        .await
+        .unwrap();
+    let corr = ask(&system, "sup/req/1", "request sup/sleep/1 5000 sleep 200").await;
+    assert_eq!(
+        ask(&system, "sup/req/1", &format!("cancel {corr}")).await,
+        "ok"
+    );
+    let again = ask(&system, "sup/req/1", &format!("cancel {corr}")).await;
+    assert!(again.starts_with("err: InvalidMessage"), "{again}");
+    // Wait until the sleeper has replied (late, dropped), then check no callback came.
+    poll_until(&system, "sup/sleep/1", "hello", |_| {
+        system.router().late_replies() == 1
+    })
+    .await;
+    assert_eq!(ask(&system, "sup/req/1", "count").await, "0");
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_mailbox_refuses_at_once_with_queue_full() {
+    let system = system();
+    system
+        .start_component(spec("sleeper", "sup/slow/1").with_mailbox(2))
+        .await
+        .unwrap();
+    let mut accepted = 0;
+    let mut refused = 0;
+    for _ in 0..10 {
+        match system.send(&id("sup/slow/1"), b"sleep 300".to_vec()) {
+            Ok(()) => accepted += 1,
+            Err(Error::Delivery {
+                source: MessagingError::QueueFull,
+                ..
+            }) => refused += 1,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    // At most one in hand and two queued.
+    assert!((2..=3).contains(&accepted), "accepted {accepted}");
+    assert_eq!(accepted + refused, 10);
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exceeding_the_restart_intensity_stops_the_group() {
+    let system = system();
+    let mut events = system.events();
+    let group = GroupSpec::new("fragile")
+        .with_intensity(quick_intensity(2))
+        .with_member(spec("panicker", "grp/p/1"));
+    system.start_group(group).await.unwrap();
+    for round in 0..3 {
+        let _ = system
+            .request(&id("grp/p/1"), b"panic".to_vec(), Duration::from_secs(10))
+            .await;
+        if round < 2 {
+            wait_for(&mut events, "restart", |e| {
+                matches!(e, SystemEvent::Restarted { .. })
+            })
+            .await;
+        }
+    }
+    let failed = wait_for(&mut events, "group failure", |e| {
+        matches!(e, SystemEvent::GroupFailed { .. })
+    })
+    .await;
+    assert!(
+        matches!(&failed, SystemEvent::GroupFailed { group, .. } if group == "fragile"),
+        "{failed:?}"
+    );
+    let gone = system.send(&id("grp/p/1"), b"x".to_vec());
+    assert!(
+        matches!(
+            gone,
+            Err(Error::Delivery {
+                source: MessagingError::TargetNotFound(_),
+                ..
+            })
+        ),
+        "{gone:?}"
+    );
+    system.shutdown().await;
+}
+
+async fn handled(system: &wasm_actor::ActorSystem, to: &str) -> String {
+    ask(system, to, "x").await
+}
+
+/// Starts three panickers in a group, gives each two messages, traps the middle one and
+/// returns what each answers afterwards.
+async fn after_middle_fails(strategy: Strategy) -> Vec<String> {
+    let system = system();
+    let mut events = system.events();
+    let members = ["grp/a/1", "grp/b/1", "grp/c/1"];
+    let mut group = GroupSpec::new("trio")
+        .with_strategy(strategy)
+        .with_intensity(quick_intensity(5));
+    for m in members {
+        group = group.with_member(spec("panicker", m));
+    }
+    system.start_group(group).await.unwrap();
+    for m in members {
+        handled(&system, m).await;
+        assert_eq!(handled(&system, m).await, "handled 2");
+    }
+    let _ = system
+        .request(&id("grp/b/1"), b"panic".to_vec(), Duration::from_secs(10))
+        .await;
+    let expected_restarts = match strategy {
+        Strategy::OneForOne => 1,
+        Strategy::OneForAll => 3,
+        Strategy::RestForOne => 2,
+    };
+    for _ in 0..expected_restarts {
+        wait_for(&mut events, "restart", |e| {
+            matches!(e, SystemEvent::Restarted { .. })
+        })
+        .await;
+    }
+    let mut answers = Vec::new();
+    for m in members {
+        answers.push(handled(&system, m).await);
+    }
+    system.shutdown().await;
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_for_one_restarts_only_the_failed_member() {
+    assert_eq!(
+        after_middle_fails(Strategy::OneForOne).await,
+        ["handled 3", "handled 1", "handled 3"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_for_all_restarts_every_member() {
+    assert_eq!(
+        after_middle_fails(Strategy::OneForAll).await,
+        ["handled 1", "handled 1", "handled 1"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_for_one_restarts_the_failed_member_and_those_after_it() {
+    assert_eq!(
+        after_middle_fails(Strategy::RestForOne).await,
+        ["handled 3", "handled 1", "handled 1"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unhealthy_component_counts_as_failed_and_is_restarted() {
+    let system = system_with(SystemConfig {
+        health_interval: Some(Duration::from_millis(20)),
+        ..SystemConfig::default()
+    });
+    let mut events = system.events();
+    system
+        .start_component(spec("counter", "sup/c/1"))
+        .await
+        .unwrap();
+    assert_eq!(ask(&system, "sup/c/1", "set-health unhealthy").await, "ok");
+    let failed = wait_for(&mut events, "failure", |e| {
+        matches!(e, SystemEvent::Failed { .. })
+    })
+    .await;
+    assert!(
+        matches!(&failed, SystemEvent::Failed { reason, .. } if reason.contains("unhealthy")),
+        "{failed:?}"
+    );
+    wait_for(&mut events, "restart", |e| {
+        matches!(e, SystemEvent::Restarted { .. })
+    })
+    .await;
+    // The new instance is healthy again.
+    assert_eq!(ask(&system, "sup/c/1", "get").await, "0");
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_component_answers_its_queued_requests_and_unregisters_it() {
+    let system = system();
+    let mut events = system.events();
+    system
+        .start_component(spec("sleeper", "sup/s/1"))
+        .await
+        .unwrap();
+    system.send(&id("sup/s/1"), b"sleep 200".to_vec()).unwrap();
+    let queued = {
+        let system = &system;
+        async move {
+            system
+                .request(&id("sup/s/1"), b"hello".to_vec(), Duration::from_secs(10))
+                .await
+        }
+    };
+    let (queued, stopped) = tokio::join!(queued, async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        system.stop_component(&id("sup/s/1")).await
+    });
+    stopped.unwrap();
+    // Either it was handled before the stop, or it was answered target-stopped.
+    match queued {
+        Ok(reply) => assert_eq!(reply, b"hello"),
+        Err(Error::Request { reason, .. }) => assert_eq!(reason, ErrorCallback::TargetStopped),
+        Err(other) => panic!("{other}"),
+    }
+    wait_for(&mut events, "stop", |e| {
+        matches!(e, SystemEvent::Stopped { .. })
+    })
+    .await;
+    assert!(!system.registry().contains(&id("sup/s/1")));
+    assert!(matches!(
+        system.stop_component(&id("sup/s/1")).await,
+        Err(Error::NotRunning(_))
+    ));
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_calls_every_shutdown_and_leaves_no_task_behind() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let storage = std::sync::Arc::new(wasm_runtime::MemoryStorage::new());
+    let system =
+        wasm_actor::ActorSystem::new(common::engine(), storage.clone(), SystemConfig::default());
+    let grants = wasm_security::Grants {
+        storage: Some(wasm_security::StorageGrant {
+            read: true,
+            write: true,
+            delete: true,
+            quota: wasm_core::StorageQuota::default(),
+        }),
+        ..wasm_security::Grants::default()
+    };
+    for n in 0..3 {
+        system
+            .start_component(spec("counter", &format!("down/c{n}/1")).with_grants(grants.clone()))
+            .await
+            .unwrap();
+    }
+    assert!(metrics.num_alive_tasks() > before);
+    system.shutdown().await;
+    use wasm_core::StorageBackend;
+    for n in 0..3 {
+        let value = storage
+            .get(&id(&format!("down/c{n}/1")), "shutdown")
+            .unwrap();
+        assert_eq!(
+            value.as_deref(),
+            Some(&b"clean"[..]),
+            "counter {n} shutdown ran"
+        );
+    }
+    assert!(system.registry().is_empty());
+    // Every actor, timer and supervisor task has ended.
+    for _ in 0..100 {
+        if metrics.num_alive_tasks() == before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(metrics.num_alive_tasks(), before);
+}

@@ -1,0 +1,339 @@
+//! A live component instance: typed calls to every export, each under the instance's limits.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::error::Elapsed;
+use wasm_core::{
+    ComponentConfig, ComponentError, ComponentId, ComponentMessage, ComponentMetadata,
+    HealthStatus, ResourceLimits, WasmError,
+};
+use wasm_security::CapabilitySet;
+use wasmtime::Store;
+use wasmtime::component::ResourceTable;
+
+use crate::bindings::{RuntimeHost, lifecycle};
+use crate::convert::{
+    component_error_from_wit, config_to_wit, health_from_wit, message_to_wit, metadata_from_wit,
+    wasm_error_from_wit,
+};
+use crate::engine::WasmEngine;
+use crate::error::{Error, Result, boxed};
+use crate::limits::{Failure, Limiter, classify};
+use crate::loader::LoadedComponent;
+use crate::services::HostServices;
+use crate::state::ComponentState;
+use crate::wasi::{self, StderrTail};
+
+/// What an instance is made of besides its component.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    /// The compiled grants; they also name the component.
+    pub capabilities: Arc<CapabilitySet>,
+    /// The services its host functions reach.
+    pub services: HostServices,
+    /// Memory, time and fuel limits.
+    pub limits: ResourceLimits,
+}
+
+/// One instantiated component with its own store.
+///
+/// Every call runs under the instance's limits: a CPU deadline (epochs), a wall-clock timeout,
+/// the memory limit and, if set, fuel. A call that traps, hits a limit or times out poisons
+/// the instance: its state may be inconsistent, so every later call fails with
+/// [`Error::Poisoned`] and the owner re-instantiates from the [`LoadedComponent`].
+pub struct ComponentInstance {
+    runner: Runner,
+    guest: RuntimeHost,
+}
+
+/// The store and the bookkeeping around each call.
+struct Runner {
+    id: ComponentId,
+    store: Store<ComponentState>,
+    limits: ResourceLimits,
+    epoch_ticks: u64,
+    fuel: bool,
+    poisoned: Option<String>,
+}
+
+impl fmt::Debug for ComponentInstance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ComponentInstance")
+            .field("id", &self.runner.id)
+            .field("limits", &self.runner.limits)
+            .field("poisoned", &self.runner.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ComponentInstance {
+    /// Instantiates `component` with a fresh store built from `spec`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Grants`] if the grants or limits cannot be applied (a preopen that does not
+    /// exist, fuel on an engine without fuel metering, memory above the pool's limit);
+    /// [`Error::Instantiate`], [`Error::LimitExceeded`] or [`Error::Timeout`] if instantiation
+    /// fails.
+    pub async fn instantiate(
+        engine: &WasmEngine,
+        component: &LoadedComponent,
+        spec: InstanceSpec,
+    ) -> Result<Self> {
+        let InstanceSpec {
+            capabilities,
+            services,
+            limits,
+        } = spec;
+        let id = capabilities.component().clone();
+        check_limits(engine, &id, &limits)?;
+        let stderr = StderrTail::default();
+        let wasi = wasi::build(&capabilities, &services.audit, &stderr)?;
+        let state = ComponentState {
+            id: id.clone(),
+            caps: capabilities,
+            services,
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter::new(limits.max_memory_bytes),
+            stderr,
+        };
+        let mut store = Store::new(engine.wasmtime(), state);
+        store.limiter(|state| &mut state.limiter);
+        let mut runner = Runner {
+            id,
+            store,
+            limits,
+            epoch_ticks: engine.ticks_for(limits.max_execution_time_ms),
+            fuel: engine.config().fuel,
+            poisoned: None,
+        };
+        let timeout = runner.begin(runner.call_timeout())?;
+        let outcome = tokio::time::timeout(
+            timeout,
+            component.pre().instantiate_async(&mut runner.store),
+        )
+        .await;
+        let guest = match outcome {
+            Ok(Err(e)) if !runner.store.data().limiter.has_hit() => {
+                return Err(Error::Instantiate {
+                    component: runner.id,
+                    source: boxed(e),
+                });
+            }
+            other => runner.finish("instantiate", timeout, other)?,
+        };
+        Ok(Self { runner, guest })
+    }
+
+    /// The component's id.
+    pub fn id(&self) -> &ComponentId {
+        &self.runner.id
+    }
+
+    /// The limits this instance runs under.
+    pub fn limits(&self) -> &ResourceLimits {
+        &self.runner.limits
+    }
+
+    /// Why the instance is poisoned, if it is.
+    pub fn poisoned(&self) -> Option<&str> {
+        self.runner.poisoned.as_deref()
+    }
+
+    /// Calls `initialize`.
+    ///
+    /// # Errors
+    ///
+    /// A limit, trap or timeout ([`Error::poisons_instance`]), or [`Error::Poisoned`]. The
+    /// component's own refusal is the inner `Err`.
+    pub async fn initialize(
+        &mut self,
+        config: &ComponentConfig,
+    ) -> Result<Result<(), ComponentError>> {
+        let config = config_to_wit(config);
+        let timeout = self.runner.begin(self.runner.call_timeout())?;
+        let call = lifecycle(&self.guest).call_initialize(&mut self.runner.store, &config);
+        let outcome = tokio::time::timeout(timeout, call).await;
+        let result = self.runner.finish("initialize", timeout, outcome)?;
+        Ok(result.map_err(component_error_from_wit))
+    }
+
+    /// Calls `handle-message`. For a request, `Ok(Ok(reply))` is the reply.
+    ///
+    /// # Errors
+    ///
+    /// As [`ComponentInstance::initialize`].
+    pub async fn handle_message(
+        &mut self,
+        message: &ComponentMessage,
+    ) -> Result<Result<Option<Vec<u8>>, WasmError>> {
+        let message = message_to_wit(message);
+        let timeout = self.runner.begin(self.runner.call_timeout())?;
+        let call = lifecycle(&self.guest).call_handle_message(&mut self.runner.store, &message);
+        let outcome = tokio::time::timeout(timeout, call).await;
+        let result = self.runner.finish("handle-message", timeout, outcome)?;
+        Ok(result.map_err(wasm_error_from_wit))
+    }
+
+    /// Calls `handle-callback` with a reply or error callback.
+    ///
+    /// # Errors
+    ///
+    /// As [`ComponentInstance::initialize`].
+    pub async fn handle_callback(
+        &mut self,
+        message: &ComponentMessage,
+    ) -> Result<Result<(), WasmError>> {
+        let message = message_to_wit(message);
+        let timeout = self.runner.begin(self.runner.call_timeout())?;
+        let call = lifecycle(&self.guest).call_handle_callback(&mut self.runner.store, &message);
+        let outcome = tokio::time::timeout(timeout, call).await;
+        let result = self.runner.finish("handle-callback", timeout, outcome)?;
+        Ok(result.map_err(wasm_error_from_wit))
+    }
+
+    /// Calls `metadata`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ComponentInstance::initialize`].
+    pub async fn metadata(&mut self) -> Result<ComponentMetadata> {
+        let timeout = self.runner.begin(self.runner.call_timeout())?;
+        let call = lifecycle(&self.guest).call_metadata(&mut self.runner.store);
+        let outcome = tokio::time::timeout(timeout, call).await;
+        Ok(metadata_from_wit(
+            self.runner.finish("metadata", timeout, outcome)?,
+        ))
+    }
+
+    /// Calls `health`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ComponentInstance::initialize`].
+    pub async fn health(&mut self) -> Result<HealthStatus> {
+        let timeout = self.runner.begin(self.runner.call_timeout())?;
+        let call = lifecycle(&self.guest).call_health(&mut self.runner.store);
+        let outcome = tokio::time::timeout(timeout, call).await;
+        Ok(health_from_wit(
+            self.runner.finish("health", timeout, outcome)?,
+        ))
+    }
+
+    /// Calls `shutdown`, waiting at most `deadline` (and at most the per-call limit).
+    ///
+    /// # Errors
+    ///
+    /// As [`ComponentInstance::initialize`].
+    pub async fn shutdown(&mut self, deadline: Duration) -> Result<Result<(), ComponentError>> {
+        let timeout = self
+            .runner
+            .begin(deadline.min(self.runner.call_timeout()))?;
+        let call = lifecycle(&self.guest).call_shutdown(&mut self.runner.store);
+        let outcome = tokio::time::timeout(timeout, call).await;
+        let result = self.runner.finish("shutdown", timeout, outcome)?;
+        Ok(result.map_err(component_error_from_wit))
+    }
+}
+
+fn lifecycle(guest: &RuntimeHost) -> &lifecycle::Guest {
+    guest.airssys_core_component_lifecycle()
+}
+
+impl Runner {
+    fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.limits.max_execution_time_ms)
+    }
+
+    /// Refuses calls on a poisoned instance and arms the CPU deadline and fuel.
+    fn begin(&mut self, timeout: Duration) -> Result<Duration> {
+        if let Some(reason) = &self.poisoned {
+            return Err(Error::Poisoned {
+                component: self.id.clone(),
+                reason: reason.clone(),
+            });
+        }
+        self.store.set_epoch_deadline(self.epoch_ticks);
+        if self.fuel {
+            let fuel = self.limits.max_fuel.unwrap_or(u64::MAX);
+            self.store.set_fuel(fuel).map_err(|e| Error::Instantiate {
+                component: self.id.clone(),
+                source: boxed(e),
+            })?;
+        }
+        Ok(timeout)
+    }
+
+    /// Turns a call's outcome into its value, or a typed error that poisons the instance.
+    fn finish<T>(
+        &mut self,
+        export: &'static str,
+        timeout: Duration,
+        outcome: std::result::Result<wasmtime::Result<T>, Elapsed>,
+    ) -> Result<T> {
+        let error = match outcome {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => self.failure(export, &e),
+            Err(_) => Error::Timeout {
+                component: self.id.clone(),
+                export,
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            },
+        };
+        self.poisoned = Some(error.to_string());
+        tracing::warn!(component = %self.id, error = %error, "component call failed; instance poisoned");
+        Err(error)
+    }
+
+    fn failure(&mut self, export: &'static str, error: &wasmtime::Error) -> Error {
+        let hit = self.store.data_mut().limiter.take_hit();
+        match classify(error, hit) {
+            Failure::Limit(limit, detail) => Error::LimitExceeded {
+                component: self.id.clone(),
+                export,
+                limit,
+                detail,
+            },
+            Failure::Trap(trap) => {
+                let message = match self.store.data().stderr.take() {
+                    Some(stderr) => format!("{trap} (guest stderr: {stderr})"),
+                    None => trap,
+                };
+                Error::Trapped {
+                    component: self.id.clone(),
+                    export,
+                    message,
+                }
+            }
+        }
+    }
+}
+
+fn check_limits(engine: &WasmEngine, id: &ComponentId, limits: &ResourceLimits) -> Result<()> {
+    let refuse = |detail: String| {
+        Err(Error::Grants {
+            component: id.clone(),
+            detail,
+        })
+    };
+    if limits.max_fuel.is_some() && !engine.config().fuel {
+        return refuse(
+            "max-fuel is set but the engine does not meter fuel (EngineConfig::fuel)".into(),
+        );
+    }
+    if limits.max_execution_time_ms == 0 {
+        return refuse("max-execution-time-ms must be above zero".into());
+    }
+    if let (true, Some(pool)) = (engine.pooling_active(), engine.config().pooling) {
+        if limits.max_memory_bytes > pool.max_memory_bytes {
+            return refuse(format!(
+                "max-memory-bytes {} exceeds the engine's pool limit of {} bytes",
+                limits.max_memory_bytes, pool.max_memory_bytes
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! The per-instance store data: WASI context, resource table, capabilities, services, limits.
+
+use std::fmt;
+use std::sync::Arc;
+
+use wasm_core::ComponentId;
+use wasm_security::{CapabilitySet, Denial, audit_denial};
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::airssys::core::{errors, types};
+use crate::limits::Limiter;
+use crate::services::HostServices;
+use crate::wasi::StderrTail;
+
+/// Everything one component instance's host functions need. One per store.
+pub struct ComponentState {
+    pub(crate) id: ComponentId,
+    pub(crate) caps: Arc<CapabilitySet>,
+    pub(crate) services: HostServices,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: Limiter,
+    pub(crate) stderr: StderrTail,
+}
+
+impl fmt::Debug for ComponentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ComponentState")
+            .field("id", &self.id)
+            .field("limiter", &self.limiter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ComponentState {
+    /// Audits a denial and returns the message the guest sees: it names the capability, the
+    /// component and the resource.
+    pub(crate) fn deny(&self, denial: Denial, resource: &dyn fmt::Display) -> String {
+        let resource = resource.to_string();
+        audit_denial(self.services.audit.as_ref(), &self.id, denial, &resource);
+        format!("{denial} to {} (for {resource})", self.id)
+    }
+}
+
+impl WasiView for ComponentState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for ComponentState {}
+impl errors::Host for ComponentState {}

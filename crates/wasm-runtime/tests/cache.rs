@@ -1,0 +1,106 @@
+//! Compile once: reuse in memory, reuse from disk across engine starts, distrust bad entries.
+
+mod common;
+
+use test_fixtures::fixture;
+use wasm_runtime::{EngineConfig, WasmEngine};
+
+fn engine_with_cache(dir: &std::path::Path) -> WasmEngine {
+    WasmEngine::new(EngineConfig {
+        cache_dir: Some(dir.to_owned()),
+        ..EngineConfig::default()
+    })
+    .expect("engine")
+}
+
+#[test]
+fn the_same_bytes_compile_once_per_engine() {
+    let engine = common::engine();
+    let bytes = fixture("echo");
+    engine.loader().load_bytes("a", &bytes).expect("first");
+    engine.loader().load_bytes("b", &bytes).expect("second");
+    let stats = engine.cache_stats();
+    assert_eq!((stats.compiled, stats.memory_hits), (1, 1));
+}
+
+#[test]
+fn a_second_engine_start_loads_the_compiled_component_from_disk() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bytes = fixture("echo");
+    let first = engine_with_cache(dir.path());
+    first.loader().load_bytes("echo", &bytes).expect("load");
+    assert_eq!(first.cache_stats().compiled, 1);
+    drop(first);
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+    assert_eq!(entries.len(), 1, "one cache entry written");
+
+    let second = engine_with_cache(dir.path());
+    second.loader().load_bytes("echo", &bytes).expect("load");
+    let stats = second.cache_stats();
+    assert_eq!(
+        (stats.compiled, stats.disk_hits, stats.disk_rejected),
+        (0, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_cache_entry_is_ignored_and_replaced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bytes = fixture("echo");
+    engine_with_cache(dir.path())
+        .loader()
+        .load_bytes("echo", &bytes)
+        .expect("load");
+    let entry = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .next()
+        .expect("an entry")
+        .expect("entry")
+        .path();
+    let mut data = std::fs::read(&entry).expect("read");
+    let middle = data.len() / 2;
+    data[middle] ^= 0xff;
+    std::fs::write(&entry, &data).expect("corrupt");
+
+    let engine = engine_with_cache(dir.path());
+    let loaded = engine.loader().load_bytes("echo", &bytes).expect("load");
+    let stats = engine.cache_stats();
+    assert_eq!(
+        (stats.compiled, stats.disk_hits, stats.disk_rejected),
+        (1, 0, 1)
+    );
+    // The recompiled component works, and the entry was rewritten intact.
+    let spec = wasm_runtime::InstanceSpec {
+        capabilities: std::sync::Arc::new(wasm_security::CapabilitySet::deny_all(common::id(
+            "t/echo/1",
+        ))),
+        services: wasm_runtime::HostServices::standalone(),
+        limits: common::limits(),
+    };
+    let mut echo = wasm_runtime::ComponentInstance::instantiate(&engine, &loaded, spec)
+        .await
+        .expect("instantiate");
+    assert_eq!(common::ask(&mut echo, "ok").await, "ok");
+    let third = engine_with_cache(dir.path());
+    third.loader().load_bytes("echo", &bytes).expect("load");
+    assert_eq!(third.cache_stats().disk_hits, 1);
+}
+
+#[test]
+fn a_truncated_cache_entry_is_ignored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bytes = fixture("echo");
+    engine_with_cache(dir.path())
+        .loader()
+        .load_bytes("echo", &bytes)
+        .expect("load");
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        let path = entry.expect("entry").path();
+        let data = std::fs::read(&path).expect("read");
+        std::fs::write(&path, &data[..data.len() / 3]).expect("truncate");
+    }
+    let engine = engine_with_cache(dir.path());
+    engine.loader().load_bytes("echo", &bytes).expect("load");
+    assert_eq!(engine.cache_stats().disk_rejected, 1);
+    assert_eq!(engine.cache_stats().compiled, 1);
+}

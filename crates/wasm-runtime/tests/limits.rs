@@ -1,0 +1,241 @@
+//! Runaway components are stopped with distinct typed errors, and the engine keeps serving.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ask, engine, limits, message, start, start_with};
+use wasm_core::{ComponentConfig, ResourceLimits};
+use wasm_runtime::{ComponentInstance, EngineConfig, Error, HostServices, Limit, WasmEngine};
+use wasm_security::Grants;
+
+async fn start_limited(
+    engine: &WasmEngine,
+    name: &str,
+    limits: ResourceLimits,
+) -> ComponentInstance {
+    start_with(
+        engine,
+        name,
+        &format!("test/{name}/1"),
+        &Grants::default(),
+        HostServices::standalone(),
+        limits,
+        ComponentConfig::default(),
+    )
+    .await
+}
+
+/// Sends `command`, expects a failure, and checks the instance is poisoned afterwards.
+async fn fail(instance: &mut ComponentInstance, command: &str) -> Error {
+    let error = match instance.handle_message(&message(command.as_bytes())).await {
+        Err(error) => error,
+        Ok(result) => panic!("{command} returned {result:?}"),
+    };
+    assert!(error.poisons_instance(), "{error}");
+    assert!(instance.poisoned().is_some());
+    let again = instance.handle_message(&message(b"hello")).await;
+    assert!(matches!(again, Err(Error::Poisoned { .. })), "{again:?}");
+    error
+}
+
+/// The engine still instantiates and runs echo.
+async fn engine_still_serves(engine: &WasmEngine) {
+    let mut echo = start(
+        engine,
+        "echo",
+        &Grants::default(),
+        HostServices::standalone(),
+    )
+    .await;
+    assert_eq!(ask(&mut echo, "still here").await, "still here");
+}
+
+#[tokio::test]
+async fn spinner_is_stopped_by_the_cpu_deadline() {
+    let engine = engine();
+    let mut spinner = start_limited(
+        &engine,
+        "spinner",
+        ResourceLimits {
+            max_execution_time_ms: 100,
+            ..limits()
+        },
+    )
+    .await;
+    let error = fail(&mut spinner, "spin").await;
+    assert!(
+        matches!(
+            &error,
+            Error::LimitExceeded {
+                limit: Limit::CpuTime,
+                export: "handle-message",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("test/spinner/1"), "{error}");
+    assert_eq!(error.to_wasm_error(), wasm_core::WasmError::Timeout);
+    engine_still_serves(&engine).await;
+}
+
+#[tokio::test]
+async fn hog_is_stopped_by_the_memory_limit() {
+    let engine = engine();
+    let mut hog = start_limited(
+        &engine,
+        "hog",
+        ResourceLimits {
+            max_memory_bytes: 16 * 1024 * 1024,
+            ..limits()
+        },
+    )
+    .await;
+    let error = fail(&mut hog, "grow").await;
+    assert!(
+        matches!(&error, Error::LimitExceeded { limit: Limit::Memory, detail, .. } if detail.contains("16777216")),
+        "{error}"
+    );
+    assert!(matches!(
+        error.to_wasm_error(),
+        wasm_core::WasmError::ResourceLimitExceeded(d) if d.starts_with("memory")
+    ));
+    engine_still_serves(&engine).await;
+}
+
+#[tokio::test]
+async fn deep_recursion_is_stopped_by_stack_exhaustion() {
+    let engine = engine();
+    let mut deep = start_limited(&engine, "deep-recursion", limits()).await;
+    let error = fail(&mut deep, "recurse").await;
+    assert!(
+        matches!(
+            &error,
+            Error::LimitExceeded {
+                limit: Limit::Stack,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    engine_still_serves(&engine).await;
+}
+
+#[tokio::test]
+async fn panicker_traps_with_its_panic_message() {
+    let engine = engine();
+    let mut panicker = start_limited(&engine, "panicker", limits()).await;
+    let error = fail(&mut panicker, "panic").await;
+    match &error {
+        Error::Trapped {
+            message, export, ..
+        } => {
+            assert_eq!(*export, "handle-message");
+            assert!(message.contains("unreachable"), "{message}");
+            assert!(message.contains("panicker was told to panic"), "{message}");
+        }
+        other => panic!("expected a trap, got {other}"),
+    }
+    engine_still_serves(&engine).await;
+}
+
+#[tokio::test]
+async fn a_sleep_past_the_call_timeout_is_a_timeout() {
+    let engine = engine();
+    let mut sleeper = start_limited(
+        &engine,
+        "sleeper",
+        ResourceLimits {
+            max_execution_time_ms: 100,
+            ..limits()
+        },
+    )
+    .await;
+    // Within the limit the sleep completes.
+    assert_eq!(ask(&mut sleeper, "sleep 10").await, "slept 10");
+    let error = fail(&mut sleeper, "sleep 10000").await;
+    assert!(
+        matches!(
+            &error,
+            Error::Timeout {
+                timeout_ms: 100,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    engine_still_serves(&engine).await;
+}
+
+#[tokio::test]
+async fn fuel_limits_a_call_when_the_engine_meters_fuel() {
+    let engine = WasmEngine::new(EngineConfig {
+        fuel: true,
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let mut spinner = start_limited(
+        &engine,
+        "spinner",
+        ResourceLimits {
+            max_fuel: Some(50_000_000),
+            max_execution_time_ms: 10_000,
+            ..limits()
+        },
+    )
+    .await;
+    // A normal call fits in the fuel.
+    assert_eq!(ask(&mut spinner, "hello").await, "hello");
+    let error = fail(&mut spinner, "spin").await;
+    assert!(
+        matches!(
+            &error,
+            Error::LimitExceeded {
+                limit: Limit::Fuel,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    engine_still_serves(&engine).await;
+}
+
+#[tokio::test]
+async fn fuel_on_an_engine_without_metering_is_refused() {
+    let engine = engine();
+    let loaded = common::load(&engine, "echo");
+    let spec = wasm_runtime::InstanceSpec {
+        capabilities: std::sync::Arc::new(wasm_security::CapabilitySet::deny_all(common::id(
+            "test/echo/1",
+        ))),
+        services: HostServices::standalone(),
+        limits: ResourceLimits {
+            max_fuel: Some(1),
+            ..limits()
+        },
+    };
+    let error = ComponentInstance::instantiate(&engine, &loaded, spec)
+        .await
+        .err();
+    assert!(
+        matches!(&error, Some(Error::Grants { detail, .. }) if detail.contains("fuel")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_poisoned_instance_is_replaced_by_a_fresh_one_from_the_same_component() {
+    let engine = engine();
+    let loaded = common::load(&engine, "panicker");
+    let mut first = start_limited(&engine, "panicker", limits()).await;
+    assert_eq!(ask(&mut first, "x").await, "handled 1");
+    fail(&mut first, "panic").await;
+    let stats_before = engine.cache_stats();
+    let mut second = start_limited(&engine, "panicker", limits()).await;
+    // Fresh state, and no recompilation.
+    assert_eq!(ask(&mut second, "x").await, "handled 1");
+    assert_eq!(engine.cache_stats().compiled, stats_before.compiled);
+    drop(loaded);
+    let _ = second.shutdown(Duration::from_secs(1)).await;
+}

@@ -1,0 +1,90 @@
+//! Project automation: `cargo xtask <command>`.
+//!
+//! - `fixtures`: build the guest components into `fixtures/out` with their index;
+//! - `test`: fixtures, then every test of the workspace, then check every fixture is used;
+//! - `deny`: the offline cargo-deny checks (bans, licences, sources);
+//! - `layers`: the dependency edges between our crates;
+//! - `ci`: fmt, clippy, layers, deny, test;
+//! - `bench`: the release benchmarks, printing medians and ratios.
+
+mod fixtures;
+mod layers;
+mod run;
+mod tools;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "airssys-wasm project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the guest fixtures into fixtures/out and write their index.
+    Fixtures,
+    /// Build the fixtures, run every test of the workspace, check every fixture is used.
+    Test {
+        /// Extra arguments for `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run cargo-deny's offline checks (installing cargo-deny if needed).
+    Deny,
+    /// Check the dependency edges between the workspace's layer crates.
+    Layers,
+    /// Everything CI runs: fmt, clippy, layers, deny, test.
+    Ci,
+    /// Build the fixtures and run the release benchmarks.
+    Bench,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Fixtures => fixtures::build().map(|_| ()),
+        Command::Test { args } => test(&args),
+        Command::Deny => deny(),
+        Command::Layers => layers::check_workspace(),
+        Command::Ci => ci(),
+        Command::Bench => bench(),
+    }
+}
+
+fn test(args: &[String]) -> Result<()> {
+    let built = fixtures::build()?;
+    let mut cmd = vec!["test", "--workspace"];
+    cmd.extend(args.iter().map(String::as_str));
+    run::cargo(&cmd)?;
+    fixtures::check_every_fixture_is_used(&built)
+}
+
+fn deny() -> Result<()> {
+    tools::ensure_cargo_deny()?;
+    println!(
+        "xtask: advisories are not checked: they need a network database this machine cannot fetch"
+    );
+    run::cargo(&["deny", "--offline", "check", "bans", "licenses", "sources"])
+}
+
+fn ci() -> Result<()> {
+    run::cargo(&["fmt", "--all", "--check"])?;
+    run::cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    layers::check_workspace()?;
+    deny()?;
+    test(&[])
+}
+
+fn bench() -> Result<()> {
+    fixtures::build()?;
+    run::cargo(&["bench", "--workspace"])
+}
