@@ -21,7 +21,7 @@ pub enum Error {
         component: ComponentId,
         /// Why.
         #[source]
-        source: wasm_security::Error,
+        source: Box<wasm_security::Error>,
     },
     /// A component could not be started (instantiation or `initialize` failed).
     #[error("component {component} failed to start: {reason}")]

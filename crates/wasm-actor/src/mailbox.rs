@@ -58,10 +58,7 @@ impl Mailbox {
         }
     }
 
-    pub(crate) fn capacity(&self) -> usize {
-        self.capacity
-    }
-
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.queue.lock().items.len()
     }

@@ -30,7 +30,7 @@ impl ComponentSpawner {
         let caps = CapabilitySet::compile(spec.id.clone(), &spec.grants).map_err(|source| {
             Error::Grants {
                 component: spec.id.clone(),
-                source,
+                source: Box::new(source),
             }
         })?;
         let capacity = spec

@@ -1,4 +1,5 @@
 //! End-to-end messaging between real components: every pattern of the WIT contract.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

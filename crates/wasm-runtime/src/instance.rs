@@ -327,13 +327,13 @@ fn check_limits(engine: &WasmEngine, id: &ComponentId, limits: &ResourceLimits) 
     if limits.max_execution_time_ms == 0 {
         return refuse("max-execution-time-ms must be above zero".into());
     }
-    if let (true, Some(pool)) = (engine.pooling_active(), engine.config().pooling) {
-        if limits.max_memory_bytes > pool.max_memory_bytes {
-            return refuse(format!(
-                "max-memory-bytes {} exceeds the engine's pool limit of {} bytes",
-                limits.max_memory_bytes, pool.max_memory_bytes
-            ));
-        }
+    if let (true, Some(pool)) = (engine.pooling_active(), engine.config().pooling)
+        && limits.max_memory_bytes > pool.max_memory_bytes
+    {
+        return refuse(format!(
+            "max-memory-bytes {} exceeds the engine's pool limit of {} bytes",
+            limits.max_memory_bytes, pool.max_memory_bytes
+        ));
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
 //! Compile once: reuse in memory, reuse from disk across engine starts, distrust bad entries.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Every export of every fixture, called through the engine with results checked.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Each host function exercised from a real fixture, with the capability granted and denied.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
