@@ -245,7 +245,7 @@ fn lifecycle(guest: &RuntimeHost) -> &lifecycle::Guest {
 
 impl Runner {
     fn call_timeout(&self) -> Duration {
-        Duration::from_millis(self.limits.max_execution_time_ms)
+        Duration::from_millis(self.limits.max_wall_time_ms)
     }
 
     /// Refuses calls on a poisoned instance and arms the CPU deadline and fuel.
@@ -326,6 +326,9 @@ fn check_limits(engine: &WasmEngine, id: &ComponentId, limits: &ResourceLimits) 
     }
     if limits.max_execution_time_ms == 0 {
         return refuse("max-execution-time-ms must be above zero".into());
+    }
+    if limits.max_wall_time_ms == 0 {
+        return refuse("max-wall-time-ms must be above zero".into());
     }
     if let (true, Some(pool)) = (engine.pooling_active(), engine.config().pooling)
         && limits.max_memory_bytes > pool.max_memory_bytes

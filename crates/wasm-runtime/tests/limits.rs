@@ -148,7 +148,7 @@ async fn a_sleep_past_the_call_timeout_is_a_timeout() {
         &engine,
         "sleeper",
         ResourceLimits {
-            max_execution_time_ms: 100,
+            max_wall_time_ms: 100,
             ..limits()
         },
     )
@@ -182,6 +182,7 @@ async fn fuel_limits_a_call_when_the_engine_meters_fuel() {
         ResourceLimits {
             max_fuel: Some(50_000_000),
             max_execution_time_ms: 10_000,
+            max_wall_time_ms: 10_000,
             ..limits()
         },
     )

@@ -57,6 +57,7 @@ pub fn spec(fixture_name: &str, component_id: &str) -> ComponentSpec {
     ComponentSpec::new(id(component_id), component(fixture_name)).with_limits(ResourceLimits {
         max_memory_bytes: 64 * 1024 * 1024,
         max_execution_time_ms: 5_000,
+        max_wall_time_ms: 5_000,
         max_fuel: None,
     })
 }

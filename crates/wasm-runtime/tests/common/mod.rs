@@ -34,6 +34,7 @@ pub fn limits() -> ResourceLimits {
     ResourceLimits {
         max_memory_bytes: 32 * 1024 * 1024,
         max_execution_time_ms: 2_000,
+        max_wall_time_ms: 2_000,
         max_fuel: None,
     }
 }
