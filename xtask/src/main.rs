@@ -1,12 +1,15 @@
 //! Project automation: `cargo xtask <command>`.
 //!
 //! - `fixtures`: build the guest components into `fixtures/out` with their index;
-//! - `test`: fixtures, then every test of the workspace, then check every fixture is used;
-//! - `deny`: the offline cargo-deny checks (bans, licences, sources);
+//! - `test`: fixtures, the layer rule, cargo-deny, then every test of the workspace, then check
+//!   every fixture is used;
+//! - `deny`: the offline cargo-deny checks (bans, licences, sources) and a self-test of the
+//!   wasmtime ban;
 //! - `layers`: the dependency edges between our crates;
 //! - `ci`: fmt, clippy, layers, deny, test;
 //! - `bench`: the release benchmarks, printing medians and ratios.
 
+mod deny;
 mod fixtures;
 mod layers;
 mod run;
@@ -26,17 +29,18 @@ struct Cli {
 enum Command {
     /// Build the guest fixtures into fixtures/out and write their index.
     Fixtures,
-    /// Build the fixtures, run every test of the workspace, check every fixture is used.
+    /// Build the fixtures, check the layers and cargo-deny, run every test of the workspace,
+    /// check every fixture is used.
     Test {
         /// Extra arguments for `cargo test`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run cargo-deny's offline checks (installing cargo-deny if needed).
+    /// Run cargo-deny's offline checks and the ban self-test (installing cargo-deny if needed).
     Deny,
     /// Check the dependency edges between the workspace's layer crates.
     Layers,
-    /// Everything CI runs: fmt, clippy, layers, deny, test.
+    /// Everything CI runs: fmt, clippy, then `test` (layers, deny, tests).
     Ci,
     /// Build the fixtures and run the release benchmarks.
     Bench,
@@ -46,7 +50,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Fixtures => fixtures::build().map(|_| ()),
         Command::Test { args } => test(&args),
-        Command::Deny => deny(),
+        Command::Deny => deny::check(),
         Command::Layers => layers::check_workspace(),
         Command::Ci => ci(),
         Command::Bench => bench(),
@@ -55,18 +59,12 @@ fn main() -> Result<()> {
 
 fn test(args: &[String]) -> Result<()> {
     let built = fixtures::build()?;
+    layers::check_workspace()?;
+    deny::check()?;
     let mut cmd = vec!["test", "--workspace"];
     cmd.extend(args.iter().map(String::as_str));
     run::cargo(&cmd)?;
     fixtures::check_every_fixture_is_used(&built)
-}
-
-fn deny() -> Result<()> {
-    tools::ensure_cargo_deny()?;
-    println!(
-        "xtask: advisories are not checked: they need a network database this machine cannot fetch"
-    );
-    run::cargo(&["deny", "--offline", "check", "bans", "licenses", "sources"])
 }
 
 fn ci() -> Result<()> {
@@ -79,8 +77,6 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    layers::check_workspace()?;
-    deny()?;
     test(&[])
 }
 

@@ -53,3 +53,26 @@ pub fn output(program: &str, args: &[&str]) -> Result<String> {
     }
     String::from_utf8(out.stdout).with_context(|| format!("`{line}` printed invalid UTF-8"))
 }
+
+/// How a command ended: whether it succeeded, and what it printed on standard error.
+pub struct Outcome {
+    /// The command exited with success.
+    pub success: bool,
+    /// Its standard error, lossily decoded.
+    pub stderr: String,
+}
+
+/// Runs a command to its end without failing on a non-zero exit.
+pub fn output_status(program: &str, args: &[&str]) -> Result<Outcome> {
+    let line = format!("{program} {}", args.join(" "));
+    println!("xtask: running `{line}`");
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    Ok(Outcome {
+        success: out.status.success(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
