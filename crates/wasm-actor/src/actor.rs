@@ -17,6 +17,7 @@ use crate::context::SystemContext;
 use crate::events::SystemEvent;
 use crate::mailbox::Envelope;
 use crate::registry::Slot;
+use crate::stats::bump;
 
 /// How many envelopes one `Drain` handles before yielding to control messages.
 const BATCH: usize = 64;
@@ -141,6 +142,8 @@ impl Actor for ComponentActor {
 impl ActorState {
     async fn drain(&mut self, myself: &ActorRef<ActorMsg>) -> Result<(), ActorProcessingErr> {
         for _ in 0..BATCH {
+            // Taken before the pop: the system is never idle between queue and call.
+            let _call = self.ctx.counters.unit();
             match self.slot.mailbox.pop() {
                 Some(envelope) => self.process(envelope).await?,
                 None if self.slot.mailbox.idle() => return Ok(()),
@@ -158,7 +161,11 @@ impl ActorState {
         let router = &self.ctx.router.inner;
         match envelope {
             Envelope::Message { message, request } => {
-                match (self.instance.handle_message(&message).await, request) {
+                let result = self.instance.handle_message(&message).await;
+                if result.is_ok() {
+                    bump(&self.ctx.counters.messages_handled);
+                }
+                match (result, request) {
                     (Ok(Ok(reply)), Some(n)) => router.complete(n, Ok(reply.unwrap_or_default())),
                     (Ok(Err(error)), Some(n)) => {
                         router.complete(n, Err(ErrorCallback::ErrorReply(error.to_string())));
@@ -177,8 +184,9 @@ impl ActorState {
                 }
             }
             Envelope::Callback(message) => match self.instance.handle_callback(&message).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => bump(&self.ctx.counters.callbacks_handled),
                 Ok(Err(error)) => {
+                    bump(&self.ctx.counters.callbacks_handled);
                     tracing::debug!(component = %self.slot.id(), %error, "handle-callback returned an error");
                 }
                 Err(error) => return Err(self.dead_letter(message, error.to_string())),
@@ -199,6 +207,7 @@ impl ActorState {
     }
 
     async fn check_health(&mut self) -> Result<(), ActorProcessingErr> {
+        let _call = self.ctx.counters.unit();
         let status = self.instance.health().await?;
         *self.slot.health.lock() = status;
         if status == HealthStatus::Unhealthy {

@@ -9,6 +9,7 @@ use wasm_runtime::{HostServices, WasmEngine};
 use crate::events::{EventAudit, EventBus};
 use crate::registry::ComponentRegistry;
 use crate::router::Router;
+use crate::stats::Counters;
 
 /// Settings of an actor system.
 #[derive(Debug, Clone)]
@@ -50,6 +51,7 @@ pub(crate) struct SystemContext {
     pub(crate) audit: Arc<EventAudit>,
     pub(crate) storage: Arc<dyn StorageBackend>,
     pub(crate) directory: Arc<Directory>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl SystemContext {

@@ -2,8 +2,8 @@
 //! expired requests into timeout callbacks.
 
 use std::collections::HashMap;
-use std::sync::Weak;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -12,6 +12,7 @@ use tokio_util::time::DelayQueue;
 use wasm_core::{ComponentId, CorrelationId, ErrorCallback};
 
 use crate::router::RouterInner;
+use crate::stats::{Counters, WorkUnit, bump};
 
 /// How a request ended: the reply payload, or why there is none.
 pub(crate) type Outcome = Result<Vec<u8>, ErrorCallback>;
@@ -29,6 +30,8 @@ pub(crate) enum Requester {
 pub(crate) struct Pending {
     pub(crate) requester: Requester,
     pub(crate) target: ComponentId,
+    /// Held until the request is answered (after its callback is queued) or dropped.
+    pub(crate) _work: WorkUnit,
 }
 
 const PREFIX: &str = "req-";
@@ -48,17 +51,17 @@ pub(crate) struct Correlations {
     next: AtomicU64,
     table: Mutex<HashMap<u64, Pending>>,
     timers: mpsc::UnboundedSender<(u64, Duration)>,
-    late: AtomicU64,
+    counters: Arc<Counters>,
 }
 
 impl Correlations {
-    pub(crate) fn new() -> (Self, mpsc::UnboundedReceiver<(u64, Duration)>) {
+    pub(crate) fn new(counters: Arc<Counters>) -> (Self, mpsc::UnboundedReceiver<(u64, Duration)>) {
         let (timers, rx) = mpsc::unbounded_channel();
         let table = Self {
             next: AtomicU64::new(1),
             table: Mutex::new(HashMap::new()),
             timers,
-            late: AtomicU64::new(0),
+            counters,
         };
         (table, rx)
     }
@@ -71,7 +74,12 @@ impl Correlations {
         timeout: Duration,
     ) -> u64 {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        self.table.lock().insert(n, Pending { requester, target });
+        let pending = Pending {
+            requester,
+            target,
+            _work: self.counters.unit(),
+        };
+        self.table.lock().insert(n, pending);
         // The timer task ends only at shutdown, after which no request is registered.
         let _ = self.timers.send((n, timeout));
         n
@@ -109,11 +117,11 @@ impl Correlations {
     }
 
     pub(crate) fn count_late(&self) {
-        self.late.fetch_add(1, Ordering::Relaxed);
+        bump(&self.counters.late_replies);
     }
 
     pub(crate) fn late(&self) -> u64 {
-        self.late.load(Ordering::Relaxed)
+        self.counters.late_replies.load(Ordering::Relaxed)
     }
 
     pub(crate) fn pending(&self) -> usize {
@@ -157,7 +165,7 @@ mod tests {
 
     #[test]
     fn only_the_requester_can_cancel() -> Result<(), wasm_core::Error> {
-        let (table, _rx) = Correlations::new();
+        let (table, _rx) = Correlations::new(Arc::default());
         let a: ComponentId = "t/a/1".parse()?;
         let b: ComponentId = "t/b/1".parse()?;
         let n = table.register(

@@ -9,6 +9,7 @@ use wasm_security::CapabilitySet;
 
 use crate::mailbox::Mailbox;
 use crate::spec::ComponentSpec;
+use crate::stats::Counters;
 
 /// Everything about one registered component that outlives its actor instances.
 #[derive(Debug)]
@@ -21,11 +22,16 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    pub(crate) fn new(spec: ComponentSpec, caps: Arc<CapabilitySet>, capacity: usize) -> Self {
+    pub(crate) fn new(
+        spec: ComponentSpec,
+        caps: Arc<CapabilitySet>,
+        capacity: usize,
+        counters: Arc<Counters>,
+    ) -> Self {
         Self {
             spec,
             caps,
-            mailbox: Mailbox::new(capacity),
+            mailbox: Mailbox::new(capacity, counters),
             metadata: RwLock::new(None),
             health: Mutex::new(HealthStatus::Unknown),
         }

@@ -18,6 +18,7 @@ use crate::correlation::{Correlations, Outcome, Pending, Requester, format_id, p
 use crate::events::{EventBus, SystemEvent};
 use crate::mailbox::{Envelope, Mailbox, Refused};
 use crate::registry::ComponentRegistry;
+use crate::stats::{Counters, bump};
 
 /// Delivers messages to components that live in another host. The seam for a future remote
 /// transport; none is built in.
@@ -43,6 +44,7 @@ pub(crate) struct RouterInner {
     pub(crate) correlations: Correlations,
     pub(crate) events: EventBus,
     pub(crate) remote: Option<Arc<dyn RemoteTransport>>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 fn refused(to: &ComponentId, refused: Refused) -> MessagingError {
@@ -138,7 +140,10 @@ impl RouterInner {
         }
     }
 
+    /// Delivers the outcome; the request's unit of work is given up only afterwards (when
+    /// `pending` drops), so a queued callback keeps the system busy without a gap.
     fn answer(&self, n: u64, pending: Pending, outcome: Outcome) {
+        bump(&self.counters.requests_answered);
         match pending.requester {
             Requester::Host(reply) => {
                 // The host may have stopped waiting; nothing else to tell.
@@ -182,6 +187,7 @@ impl Router {
         correlations: Correlations,
         events: EventBus,
         remote: Option<Arc<dyn RemoteTransport>>,
+        counters: Arc<Counters>,
     ) -> Self {
         Self {
             inner: Arc::new(RouterInner {
@@ -189,6 +195,7 @@ impl Router {
                 correlations,
                 events,
                 remote,
+                counters,
             }),
         }
     }
