@@ -26,6 +26,9 @@ pub struct SystemConfig {
     pub event_capacity: usize,
     /// How many audit events are kept in memory.
     pub audit_capacity: usize,
+    /// The longest request timeout; a longer one (a guest may ask for `u64::MAX` ms) is
+    /// clamped to it. Default 5 minutes; at most one year is ever used.
+    pub max_request_timeout: Duration,
 }
 
 impl Default for SystemConfig {
@@ -37,6 +40,7 @@ impl Default for SystemConfig {
             shutdown_deadline: Duration::from_secs(1),
             event_capacity: 4096,
             audit_capacity: 4096,
+            max_request_timeout: Duration::from_secs(300),
         }
     }
 }

@@ -101,7 +101,7 @@ impl RouterInner {
             return Err(MessagingError::TargetNotFound(to.clone()));
         }
         // Registered before delivery so a fast reply always finds its entry.
-        let n = self.correlations.register(requester, to.clone(), timeout);
+        let n = self.correlations.register(requester, to.clone(), timeout)?;
         if let Err(error) = self.deliver(from, to, payload, Some(n)) {
             self.correlations.take(n);
             return Err(error);
@@ -123,7 +123,17 @@ impl RouterInner {
 
     /// Times out request `n` if it is still pending.
     pub(crate) fn expire(&self, n: u64) {
-        self.fail(n, ErrorCallback::Timeout);
+        if let Some(pending) = self.correlations.take_expired(n) {
+            self.answer(n, pending, Err(ErrorCallback::Timeout));
+        }
+    }
+
+    /// Answers every pending request with `target-stopped` (at shutdown), so no requester,
+    /// local or waiting on a remote target, hangs.
+    pub(crate) fn fail_all(&self) {
+        for (n, pending) in self.correlations.take_all() {
+            self.answer(n, pending, Err(ErrorCallback::TargetStopped));
+        }
     }
 
     /// Answers request `n` with an error callback if it is still pending.

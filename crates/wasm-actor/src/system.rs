@@ -86,7 +86,8 @@ impl ActorSystem {
         let counters = Arc::new(Counters::default());
         let registry = Arc::new(ComponentRegistry::default());
         let events = EventBus::new(config.event_capacity, counters.clone());
-        let (correlations, timer_requests) = Correlations::new(counters.clone());
+        let (correlations, timer_requests) =
+            Correlations::new(counters.clone(), config.max_request_timeout);
         let router = Router::new(
             registry.clone(),
             correlations,
@@ -327,7 +328,7 @@ impl ActorSystem {
                     .actor
                     .call(
                         GroupMsg::StopAll,
-                        Some(self.ctx.config.shutdown_deadline * 4),
+                        Some(self.ctx.config.shutdown_deadline.saturating_mul(4)),
                     )
                     .await;
                 if let Err(e) = stopped {
@@ -337,6 +338,8 @@ impl ActorSystem {
             }
             let _ = group.handle.await;
         }
+        // Requests still pending (to remote targets, or racing the stop) are answered now.
+        self.ctx.router.inner.fail_all();
         let timers = self.timers.lock().take();
         if let Some(timers) = timers {
             timers.abort();
