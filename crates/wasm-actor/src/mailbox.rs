@@ -63,7 +63,6 @@ impl Mailbox {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.queue.lock().items.len()
     }

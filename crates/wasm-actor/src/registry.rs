@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use parking_lot::{Mutex, RwLock};
-use wasm_core::{ComponentId, ComponentInfo, ComponentMetadata, HealthStatus};
+use wasm_core::{ComponentId, ComponentInfo, ComponentMessage, ComponentMetadata, HealthStatus};
 use wasm_security::CapabilitySet;
 
 use crate::mailbox::Mailbox;
@@ -19,6 +20,19 @@ pub(crate) struct Slot {
     pub(crate) mailbox: Mailbox,
     pub(crate) metadata: RwLock<Option<ComponentMetadata>>,
     pub(crate) health: Mutex<HealthStatus>,
+    /// Set by the supervisor before it stops the instance: draining ends after the current
+    /// message. Cleared when a new instance starts.
+    pub(crate) stopping: AtomicBool,
+    /// The envelope the instance is handling, if any: reported by the supervisor when the
+    /// instance had to be killed in the middle of the call.
+    pub(crate) in_flight: Mutex<Option<InFlight>>,
+}
+
+/// A message (or callback, with no request) being handled.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    pub(crate) message: Arc<ComponentMessage>,
+    pub(crate) request: Option<u64>,
 }
 
 impl Slot {
@@ -34,6 +48,8 @@ impl Slot {
             mailbox: Mailbox::new(capacity, counters),
             metadata: RwLock::new(None),
             health: Mutex::new(HealthStatus::Unknown),
+            stopping: AtomicBool::new(false),
+            in_flight: Mutex::new(None),
         }
     }
 
@@ -85,6 +101,12 @@ impl ComponentRegistry {
     /// Whether no component is registered.
     pub fn is_empty(&self) -> bool {
         self.slots.read().is_empty()
+    }
+
+    /// How many messages and callbacks wait in a component's mailbox (not counting the one
+    /// being handled); `None` if it is not registered.
+    pub fn queued(&self, id: &ComponentId) -> Option<usize> {
+        self.get(id).map(|slot| slot.mailbox.len())
     }
 
     pub(crate) fn get(&self, id: &ComponentId) -> Option<Arc<Slot>> {
