@@ -200,6 +200,22 @@ async fn a_request_that_outlives_its_timeout_gets_a_timeout_callback() {
     system.shutdown().await;
 }
 
+/// Keeps `to` (a sleeper) busy in a long call from the host and returns that request once
+/// the call is in hand; everything sent afterwards queues behind it.
+async fn keep_busy<'a>(
+    system: &'a wasm_actor::ActorSystem,
+    to: &'static str,
+) -> std::pin::Pin<Box<impl std::future::Future<Output = wasm_actor::Result<Vec<u8>>> + 'a>> {
+    let mut busy = Box::pin(system.request(
+        leak(id(to)),
+        b"sleep 1500".to_vec(),
+        Duration::from_secs(30),
+    ));
+    assert!(poll_once(busy.as_mut()).await.is_none());
+    until_in_hand(system, to).await;
+    busy
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_request_gets_no_callback() {
     let system = system();
@@ -211,18 +227,20 @@ async fn a_cancelled_request_gets_no_callback() {
         .start_component(spec("sleeper", "sup/sleep/1"))
         .await
         .unwrap();
-    let corr = ask(&system, "sup/req/1", "request sup/sleep/1 5000 sleep 200").await;
+    // The request waits behind a long call, so the cancel certainly comes first.
+    let busy = keep_busy(&system, "sup/sleep/1").await;
+    let corr = ask(&system, "sup/req/1", "request sup/sleep/1 60000 hello").await;
     assert_eq!(
         ask(&system, "sup/req/1", &format!("cancel {corr}")).await,
         "ok"
     );
     let again = ask(&system, "sup/req/1", &format!("cancel {corr}")).await;
     assert!(again.starts_with("err: InvalidMessage"), "{again}");
-    // Wait until the sleeper has replied (late, dropped), then check no callback came.
-    poll_until(&system, "sup/sleep/1", "hello", |_| {
-        system.router().late_replies() == 1
-    })
-    .await;
+    busy.await.unwrap();
+    // The sleeper handles the cancelled request; its reply is dropped and counted.
+    system.wait_idle().await;
+    assert_eq!(system.stats().late_replies, 1);
+    assert_eq!(system.stats().callbacks_handled, 0);
     assert_eq!(ask(&system, "sup/req/1", "count").await, "0");
     system.shutdown().await;
 }
@@ -234,21 +252,57 @@ async fn a_full_mailbox_refuses_at_once_with_queue_full() {
         .start_component(spec("sleeper", "sup/slow/1").with_mailbox(2))
         .await
         .unwrap();
+    system
+        .start_component(spec("requester", "sup/req/1").with_grants(talk_to_all()))
+        .await
+        .unwrap();
+    let busy = keep_busy(&system, "sup/slow/1").await;
     let mut accepted = 0;
-    let mut refused = 0;
     for _ in 0..10 {
-        match system.send(&id("sup/slow/1"), b"sleep 300".to_vec()) {
+        match system.send(&id("sup/slow/1"), b"x".to_vec()) {
             Ok(()) => accepted += 1,
             Err(Error::Delivery {
                 source: MessagingError::QueueFull,
                 ..
-            }) => refused += 1,
+            }) => {}
             Err(other) => panic!("{other}"),
         }
     }
-    // At most one in hand and two queued.
-    assert!((2..=3).contains(&accepted), "accepted {accepted}");
-    assert_eq!(accepted + refused, 10);
+    // One in hand, exactly two queued.
+    assert_eq!(accepted, 2);
+    assert_eq!(system.registry().queued(&id("sup/slow/1")), Some(2));
+    // A host request is refused the same way, with nothing left pending.
+    let request = system
+        .request(&id("sup/slow/1"), b"x".to_vec(), Duration::from_secs(10))
+        .await;
+    assert!(
+        matches!(
+            request,
+            Err(Error::Delivery {
+                source: MessagingError::QueueFull,
+                ..
+            })
+        ),
+        "{request:?}"
+    );
+    // A component sender sees queue-full as its WIT error, for send and request alike.
+    assert_eq!(
+        ask(&system, "sup/req/1", "send sup/slow/1 x").await,
+        "err: QueueFull"
+    );
+    assert_eq!(
+        ask(&system, "sup/req/1", "request sup/slow/1 1000 x").await,
+        "err: QueueFull"
+    );
+    assert_eq!(
+        system.stats().pending_requests,
+        1,
+        "only the busy request is pending"
+    );
+    busy.await.unwrap();
+    system.wait_idle().await;
+    // The busy call, the two queued messages, the two commands to the requester.
+    assert_eq!(system.stats().messages_handled, 1 + 2 + 2);
     system.shutdown().await;
 }
 
