@@ -712,3 +712,88 @@ async fn graceful_shutdown_calls_every_shutdown_and_leaves_no_task_behind() {
     }
     assert_eq!(metrics.num_alive_tasks(), before);
 }
+
+/// Group [a: counter, b: counter, s: sleeper, c: counter]; `b` fails (`unhealthy`) while `s`
+/// is busy with requests queued behind its call. Returns which counters ran `shutdown` and
+/// the queued requests' replies.
+async fn siblings_after_b_fails(strategy: Strategy) -> (Vec<bool>, Vec<String>) {
+    let storage = std::sync::Arc::new(wasm_runtime::MemoryStorage::new());
+    let system = wasm_actor::ActorSystem::new(
+        common::engine(),
+        storage.clone(),
+        SystemConfig {
+            health_interval: Some(Duration::from_millis(20)),
+            shutdown_deadline: Duration::from_secs(5),
+            ..SystemConfig::default()
+        },
+    );
+    let mut events = system.events();
+    let grants = wasm_security::Grants {
+        storage: Some(wasm_security::StorageGrant {
+            read: true,
+            write: true,
+            delete: true,
+            quota: wasm_core::StorageQuota::default(),
+        }),
+        ..wasm_security::Grants::default()
+    };
+    let group = GroupSpec::new("siblings")
+        .with_strategy(strategy)
+        .with_intensity(quick_intensity(5))
+        .with_member(spec("counter", "sib/a/1").with_grants(grants.clone()))
+        .with_member(spec("counter", "sib/b/1").with_grants(grants.clone()))
+        .with_member(spec("sleeper", "sib/s/1"))
+        .with_member(spec("counter", "sib/c/1").with_grants(grants));
+    system.start_group(group).await.unwrap();
+    let busy = keep_busy(&system, "sib/s/1").await;
+    let mut queued: Vec<_> = (0..3)
+        .map(|n| {
+            Box::pin(system.request(
+                leak(id("sib/s/1")),
+                format!("q{n}").into_bytes(),
+                Duration::from_secs(30),
+            ))
+        })
+        .collect();
+    for request in &mut queued {
+        assert!(poll_once(request.as_mut()).await.is_none());
+    }
+    assert_eq!(ask(&system, "sib/b/1", "set-health unhealthy").await, "ok");
+    let restarts = match strategy {
+        Strategy::OneForAll => 4,
+        _ => 3,
+    };
+    for _ in 0..restarts {
+        wait_for(&mut events, "restart", |e| {
+            matches!(e, SystemEvent::Restarted { .. })
+        })
+        .await;
+    }
+    // The call in hand finished before the sleeper stopped; its queue survived the restart.
+    assert_eq!(busy.await.unwrap(), b"slept 1500");
+    let mut replies = Vec::new();
+    for request in queued {
+        replies.push(String::from_utf8(request.await.unwrap()).unwrap());
+    }
+    use wasm_core::StorageBackend;
+    let ran = ["sib/a/1", "sib/c/1"]
+        .iter()
+        .map(|c| storage.get(&id(c), "shutdown").unwrap().as_deref() == Some(&b"clean"[..]))
+        .collect();
+    system.shutdown().await;
+    (ran, replies)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_for_all_shuts_siblings_down_and_keeps_their_mailboxes() {
+    let (ran, replies) = siblings_after_b_fails(Strategy::OneForAll).await;
+    assert_eq!(ran, [true, true], "a and c ran shutdown");
+    assert_eq!(replies, ["q0", "q1", "q2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_for_one_shuts_later_siblings_down_and_keeps_their_mailboxes() {
+    let (ran, replies) = siblings_after_b_fails(Strategy::RestForOne).await;
+    assert_eq!(ran, [false, true], "only c (after b) ran shutdown");
+    assert_eq!(replies, ["q0", "q1", "q2"]);
+}
