@@ -797,3 +797,42 @@ async fn rest_for_one_shuts_later_siblings_down_and_keeps_their_mailboxes() {
     assert_eq!(ran, [false, true], "only c (after b) ran shutdown");
     assert_eq!(replies, ["q0", "q1", "q2"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_aborts_a_restart_waiting_out_its_backoff() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let system = system();
+    let mut events = system.events();
+    let slow = Intensity {
+        max_restarts: 5,
+        window: Duration::from_secs(60),
+        backoff_base: Duration::from_secs(600),
+        backoff_max: Duration::from_secs(600),
+    };
+    system
+        .start_group(
+            GroupSpec::new("slow")
+                .with_intensity(slow)
+                .with_member(spec("panicker", "bo/p/1")),
+        )
+        .await
+        .unwrap();
+    let _ = system
+        .request(&id("bo/p/1"), b"panic".to_vec(), Duration::from_secs(10))
+        .await;
+    wait_for(&mut events, "failure", |e| {
+        matches!(e, SystemEvent::Failed { .. })
+    })
+    .await;
+    system.shutdown().await;
+    // The 10-minute backoff timer is gone with everything else.
+    for _ in 0..500 {
+        if metrics.num_alive_tasks() == before {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(metrics.num_alive_tasks(), before);
+}
