@@ -42,6 +42,7 @@ const FIXTURES: &[(&str, Kind)] = &[
     ("logger", Kind::Wasip2),
     ("wrong-export", Kind::Wasip2),
     ("unknown-import", Kind::Wasip2),
+    ("netclient", Kind::Wasip2),
 ];
 
 fn fixtures_dir() -> PathBuf {

@@ -3,8 +3,9 @@
 //!
 //! A disk entry is named by the content hash and the engine's compatibility hash, and carries a
 //! checksum of its body. A stale entry (another engine configuration or wasmtime version) is
-//! never looked up; a corrupt one fails its checksum or wasmtime's own header checks, is
-//! ignored with a warning and rewritten.
+//! never looked up, so it is removed with a warning when an engine starts on the directory; a
+//! corrupt one fails its checksum or wasmtime's own header checks, is ignored with a warning and
+//! rewritten.
 
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
@@ -34,6 +35,8 @@ pub struct CacheStats {
     pub disk_hits: u64,
     /// Disk entries found but not trusted (corrupt or incompatible) and ignored.
     pub disk_rejected: u64,
+    /// Disk entries written by an engine with other settings, removed when this one started.
+    pub stale_removed: u64,
 }
 
 pub(crate) struct ComponentCache {
@@ -43,6 +46,7 @@ pub(crate) struct ComponentCache {
     memory_hits: AtomicU64,
     disk_hits: AtomicU64,
     disk_rejected: AtomicU64,
+    stale_removed: AtomicU64,
 }
 
 impl fmt::Debug for ComponentCache {
@@ -64,7 +68,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl ComponentCache {
-    pub(crate) fn new(dir: Option<PathBuf>) -> Self {
+    /// A cache for `engine`; with a directory, removes the entries of other engines there.
+    pub(crate) fn new(dir: Option<PathBuf>, engine: &Engine) -> Self {
+        let stale_removed = dir.as_deref().map_or(0, |dir| remove_stale(dir, engine));
         Self {
             memory: Mutex::new(HashMap::new()),
             dir,
@@ -72,6 +78,7 @@ impl ComponentCache {
             memory_hits: AtomicU64::new(0),
             disk_hits: AtomicU64::new(0),
             disk_rejected: AtomicU64::new(0),
+            stale_removed: AtomicU64::new(stale_removed),
         }
     }
 
@@ -81,6 +88,7 @@ impl ComponentCache {
             memory_hits: self.memory_hits.load(Ordering::Relaxed),
             disk_hits: self.disk_hits.load(Ordering::Relaxed),
             disk_rejected: self.disk_rejected.load(Ordering::Relaxed),
+            stale_removed: self.stale_removed.load(Ordering::Relaxed),
         }
     }
 
@@ -135,10 +143,66 @@ impl ComponentCache {
     }
 }
 
-fn entry_path(dir: &Path, engine: &Engine, hash: &ContentHash) -> PathBuf {
+/// The part of an entry's file name that names the engine: `-<compatibility hash>.cwasm`.
+fn engine_suffix(engine: &Engine) -> String {
     let mut hasher = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
-    dir.join(format!("{}-{:016x}.cwasm", hex(hash), hasher.finish()))
+    format!("-{:016x}.cwasm", hasher.finish())
+}
+
+fn entry_path(dir: &Path, engine: &Engine, hash: &ContentHash) -> PathBuf {
+    dir.join(format!("{}{}", hex(hash), engine_suffix(engine)))
+}
+
+/// Whether `name` is a cache entry's file name (`<64 hex>-<16 hex>.cwasm`).
+fn is_entry_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".cwasm") else {
+        return false;
+    };
+    match stem.split_once('-') {
+        Some((content, engine)) => {
+            content.len() == 64
+                && engine.len() == 16
+                && content
+                    .bytes()
+                    .chain(engine.bytes())
+                    .all(|b| b.is_ascii_hexdigit())
+        }
+        None => false,
+    }
+}
+
+/// Removes the entries in `dir` that another engine configuration wrote, with a warning;
+/// returns how many. Other files are left alone.
+fn remove_stale(dir: &Path, engine: &Engine) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let ours = engine_suffix(engine);
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !is_entry_name(name) || name.ends_with(&ours) {
+            continue;
+        }
+        let path = entry.path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                removed += 1;
+                tracing::warn!(
+                    path = %path.display(),
+                    "removed a disk cache entry compiled by an engine with other settings"
+                );
+            }
+            Err(e) => tracing::warn!(
+                path = %path.display(),
+                error = %e,
+                "cannot remove a stale disk cache entry"
+            ),
+        }
+    }
+    removed
 }
 
 /// The body of a cache entry whose magic and checksum are intact.
@@ -197,6 +261,15 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_names_are_recognised() {
+        let content = "ab".repeat(32);
+        assert!(is_entry_name(&format!("{content}-0123456789abcdef.cwasm")));
+        assert!(!is_entry_name(&format!("{content}-0123456789abcdef.tmp42")));
+        assert!(!is_entry_name("notes.cwasm"));
+        assert!(!is_entry_name(&format!("{content}-xyz.cwasm")));
+    }
 
     #[test]
     fn entries_without_header_or_with_a_bad_checksum_are_rejected() {

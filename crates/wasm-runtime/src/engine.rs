@@ -112,7 +112,7 @@ impl WasmEngine {
     pub fn new(config: EngineConfig) -> Result<Self> {
         let (engine, pooling_active) = build_engine(&config)?;
         let linker = build_linker(&engine)?;
-        let cache = ComponentCache::new(config.cache_dir.clone());
+        let cache = ComponentCache::new(config.cache_dir.clone(), &engine);
         let ticker = Ticker::start(&engine, config.epoch_tick);
         Ok(Self {
             inner: Arc::new(Inner {

@@ -190,11 +190,7 @@ impl Error {
     /// The contract's `wasm-error` for this error, as a guest or requester would see it.
     pub fn to_wasm_error(&self) -> WasmError {
         match self {
-            Self::Timeout { .. }
-            | Self::LimitExceeded {
-                limit: Limit::CpuTime,
-                ..
-            } => WasmError::Timeout,
+            Self::Timeout { .. } => WasmError::Timeout,
             Self::LimitExceeded { limit, detail, .. } => {
                 WasmError::ResourceLimitExceeded(format!("{limit}: {detail}"))
             }

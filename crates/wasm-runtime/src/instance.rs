@@ -18,6 +18,7 @@ use crate::convert::{
     component_error_from_wit, config_to_wit, health_from_wit, message_to_wit, metadata_from_wit,
     wasm_error_from_wit,
 };
+use crate::cpu::CpuMeter;
 use crate::engine::WasmEngine;
 use crate::error::{Error, Result, boxed};
 use crate::limits::{Failure, Limiter, classify};
@@ -54,6 +55,7 @@ struct Runner {
     store: Store<ComponentState>,
     limits: ResourceLimits,
     epoch_ticks: u64,
+    meter: Arc<CpuMeter>,
     fuel: bool,
     poisoned: Option<String>,
 }
@@ -102,25 +104,42 @@ impl ComponentInstance {
         };
         let mut store = Store::new(engine.wasmtime(), state);
         store.limiter(|state| &mut state.limiter);
+        let meter = CpuMeter::new(
+            Duration::from_millis(limits.max_execution_time_ms),
+            engine.config().epoch_tick,
+        );
+        let on_deadline = Arc::clone(&meter);
+        store.epoch_deadline_callback(move |mut ctx| {
+            Ok(on_deadline.on_deadline(&mut ctx.data_mut().limiter))
+        });
         let mut runner = Runner {
             id,
             store,
             limits,
             epoch_ticks: engine.ticks_for(limits.max_execution_time_ms),
+            meter,
             fuel: engine.config().fuel,
             poisoned: None,
         };
         let timeout = runner.begin(runner.call_timeout())?;
-        let outcome = tokio::time::timeout(
-            timeout,
-            component.pre().instantiate_async(&mut runner.store),
-        )
-        .await;
+        let call = component.pre().instantiate_async(&mut runner.store);
+        let outcome = tokio::time::timeout(timeout, runner.meter.metered(call)).await;
         let guest = match outcome {
-            Ok(Err(e)) if !runner.store.data().limiter.has_hit() => {
-                return Err(Error::Instantiate {
-                    component: runner.id,
-                    source: boxed(e),
+            Ok(Err(e)) => {
+                // A limit (deadline, memory, stack) during instantiation is a limit; anything
+                // else is a failed instantiation.
+                let hit = runner.store.data_mut().limiter.take_hit();
+                return Err(match classify(&e, hit) {
+                    Failure::Limit(limit, detail) => Error::LimitExceeded {
+                        component: runner.id,
+                        export: "instantiate",
+                        limit,
+                        detail,
+                    },
+                    Failure::Trap(_) => Error::Instantiate {
+                        component: runner.id,
+                        source: boxed(e),
+                    },
                 });
             }
             other => runner.finish("instantiate", timeout, other)?,
@@ -156,7 +175,7 @@ impl ComponentInstance {
         let config = config_to_wit(config);
         let timeout = self.runner.begin(self.runner.call_timeout())?;
         let call = lifecycle(&self.guest).call_initialize(&mut self.runner.store, &config);
-        let outcome = tokio::time::timeout(timeout, call).await;
+        let outcome = tokio::time::timeout(timeout, self.runner.meter.metered(call)).await;
         let result = self.runner.finish("initialize", timeout, outcome)?;
         Ok(result.map_err(component_error_from_wit))
     }
@@ -173,7 +192,7 @@ impl ComponentInstance {
         let message = message_to_wit(message);
         let timeout = self.runner.begin(self.runner.call_timeout())?;
         let call = lifecycle(&self.guest).call_handle_message(&mut self.runner.store, &message);
-        let outcome = tokio::time::timeout(timeout, call).await;
+        let outcome = tokio::time::timeout(timeout, self.runner.meter.metered(call)).await;
         let result = self.runner.finish("handle-message", timeout, outcome)?;
         Ok(result.map_err(wasm_error_from_wit))
     }
@@ -190,7 +209,7 @@ impl ComponentInstance {
         let message = message_to_wit(message);
         let timeout = self.runner.begin(self.runner.call_timeout())?;
         let call = lifecycle(&self.guest).call_handle_callback(&mut self.runner.store, &message);
-        let outcome = tokio::time::timeout(timeout, call).await;
+        let outcome = tokio::time::timeout(timeout, self.runner.meter.metered(call)).await;
         let result = self.runner.finish("handle-callback", timeout, outcome)?;
         Ok(result.map_err(wasm_error_from_wit))
     }
@@ -203,7 +222,7 @@ impl ComponentInstance {
     pub async fn metadata(&mut self) -> Result<ComponentMetadata> {
         let timeout = self.runner.begin(self.runner.call_timeout())?;
         let call = lifecycle(&self.guest).call_metadata(&mut self.runner.store);
-        let outcome = tokio::time::timeout(timeout, call).await;
+        let outcome = tokio::time::timeout(timeout, self.runner.meter.metered(call)).await;
         Ok(metadata_from_wit(
             self.runner.finish("metadata", timeout, outcome)?,
         ))
@@ -217,7 +236,7 @@ impl ComponentInstance {
     pub async fn health(&mut self) -> Result<HealthStatus> {
         let timeout = self.runner.begin(self.runner.call_timeout())?;
         let call = lifecycle(&self.guest).call_health(&mut self.runner.store);
-        let outcome = tokio::time::timeout(timeout, call).await;
+        let outcome = tokio::time::timeout(timeout, self.runner.meter.metered(call)).await;
         Ok(health_from_wit(
             self.runner.finish("health", timeout, outcome)?,
         ))
@@ -233,7 +252,7 @@ impl ComponentInstance {
             .runner
             .begin(deadline.min(self.runner.call_timeout()))?;
         let call = lifecycle(&self.guest).call_shutdown(&mut self.runner.store);
-        let outcome = tokio::time::timeout(timeout, call).await;
+        let outcome = tokio::time::timeout(timeout, self.runner.meter.metered(call)).await;
         let result = self.runner.finish("shutdown", timeout, outcome)?;
         Ok(result.map_err(component_error_from_wit))
     }
@@ -256,6 +275,7 @@ impl Runner {
                 reason: reason.clone(),
             });
         }
+        self.meter.start();
         self.store.set_epoch_deadline(self.epoch_ticks);
         if self.fuel {
             let fuel = self.limits.max_fuel.unwrap_or(u64::MAX);

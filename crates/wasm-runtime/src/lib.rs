@@ -16,6 +16,7 @@
 mod bindings;
 mod cache;
 mod convert;
+mod cpu;
 mod engine;
 mod error;
 mod host;

@@ -4,13 +4,25 @@ use wasmtime::{ResourceLimiter, Trap};
 
 use crate::error::Limit;
 
-/// The most table elements one table may hold.
+/// The most table elements all tables of one instance may hold together.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
-/// Enforces the memory limit of one instance and remembers which limit stopped a call.
+/// Enforces the memory and table limits of one instance and remembers which limit stopped a
+/// call.
+///
+/// The limits hold for the whole instance: a component may have several linear memories (and
+/// tables), so the limiter keeps the sum of their sizes. wasmtime asks it before each memory or
+/// table is created (growing from 0) and before each growth. A growth that the limiter allowed
+/// but that then failed (past the memory's declared maximum) still counts: wasmtime's failure
+/// callback cannot be told apart from one for a growth the limiter never saw, and taking back
+/// the wrong amount would let a guest loosen its own limit. The count errs on the strict side.
 #[derive(Debug)]
 pub(crate) struct Limiter {
     max_memory_bytes: usize,
+    /// Bytes of all linear memories of the instance.
+    memory_bytes: usize,
+    /// Elements of all tables of the instance.
+    table_elements: usize,
     hit: Option<(Limit, String)>,
 }
 
@@ -18,13 +30,21 @@ impl Limiter {
     pub(crate) fn new(max_memory_bytes: u64) -> Self {
         Self {
             max_memory_bytes: usize::try_from(max_memory_bytes).unwrap_or(usize::MAX),
+            memory_bytes: 0,
+            table_elements: 0,
             hit: None,
         }
     }
 
-    /// Whether a limit was recorded and not yet taken.
-    pub(crate) fn has_hit(&self) -> bool {
-        self.hit.is_some()
+    /// Bytes of all linear memories of the instance.
+    #[cfg(test)]
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.memory_bytes
+    }
+
+    /// Records that `limit` stopped the current call.
+    pub(crate) fn record(&mut self, limit: Limit, detail: String) {
+        self.hit = Some((limit, detail));
     }
 
     /// The limit that stopped the last call, if one did; clears it.
@@ -40,14 +60,18 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory_bytes {
+        let growth = desired.saturating_sub(current);
+        let total = self.memory_bytes.saturating_add(growth);
+        if total > self.max_memory_bytes {
             let detail = format!(
-                "linear memory of {current} bytes asked to grow to {desired} bytes, the limit is {} bytes",
+                "linear memory of {current} bytes asked to grow to {desired} bytes, which makes \
+                 {total} bytes for the instance, the limit is {} bytes",
                 self.max_memory_bytes
             );
             self.hit = Some((Limit::Memory, detail.clone()));
             return Err(wasmtime::Error::msg(detail));
         }
+        self.memory_bytes = total;
         Ok(true)
     }
 
@@ -57,13 +81,17 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > MAX_TABLE_ELEMENTS {
+        let growth = desired.saturating_sub(current);
+        let total = self.table_elements.saturating_add(growth);
+        if total > MAX_TABLE_ELEMENTS {
             let detail = format!(
-                "table of {current} elements asked to grow to {desired}, the limit is {MAX_TABLE_ELEMENTS}"
+                "table of {current} elements asked to grow to {desired}, which makes {total} \
+                 elements for the instance, the limit is {MAX_TABLE_ELEMENTS}"
             );
             self.hit = Some((Limit::Table, detail.clone()));
             return Err(wasmtime::Error::msg(detail));
         }
+        self.table_elements = total;
         Ok(true)
     }
 }
@@ -113,6 +141,37 @@ mod tests {
         let hit = limiter.take_hit();
         assert!(matches!(&hit, Some((Limit::Memory, d)) if d.contains("2097152")));
         assert!(limiter.take_hit().is_none());
+    }
+
+    #[test]
+    fn the_memory_limit_holds_for_the_sum_of_all_memories() {
+        let page = 65536;
+        let mut limiter = Limiter::new(4 * page as u64);
+        // Two memories of two pages each fit exactly.
+        assert!(matches!(
+            limiter.memory_growing(0, 2 * page, None),
+            Ok(true)
+        ));
+        assert!(matches!(
+            limiter.memory_growing(0, 2 * page, None),
+            Ok(true)
+        ));
+        assert_eq!(limiter.memory_bytes(), 4 * page);
+        // A third memory, or one more page in either, does not.
+        assert!(limiter.memory_growing(0, page, None).is_err());
+        assert!(matches!(limiter.take_hit(), Some((Limit::Memory, d)) if d.contains("327680")));
+        assert!(limiter.memory_growing(2 * page, 3 * page, None).is_err());
+        assert_eq!(limiter.memory_bytes(), 4 * page);
+    }
+
+    #[test]
+    fn the_table_limit_holds_for_the_sum_of_all_tables() {
+        let mut limiter = Limiter::new(1 << 20);
+        let half = MAX_TABLE_ELEMENTS / 2;
+        assert!(matches!(limiter.table_growing(0, half, None), Ok(true)));
+        assert!(matches!(limiter.table_growing(0, half, None), Ok(true)));
+        assert!(limiter.table_growing(0, 1, None).is_err());
+        assert!(matches!(limiter.take_hit(), Some((Limit::Table, _))));
     }
 
     #[test]

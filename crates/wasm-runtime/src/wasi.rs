@@ -1,19 +1,26 @@
 //! WASI 0.2 for a component, granted only as far as its capabilities allow.
 //!
-//! Environment variables and preopened directories come from the grants; sockets are denied
-//! unless a network grant names the address (every refused address is audited); stdin is
-//! empty; stdout and stderr become `tracing` events tagged with the component id.
+//! Environment variables and preopened directories come from the grants; stdin is empty;
+//! stdout and stderr become `tracing` events tagged with the component id.
+//!
+//! Network grants are outbound only ([`socket_allowed`]): TCP connects and UDP datagrams to a
+//! granted address, the ephemeral local bind (unspecified address, port 0) a client needs when
+//! some grant exists, and datagrams received from a granted address. Listening, binding a
+//! specific address or port and accepting are refused. Name lookup is enabled only by a
+//! wildcard host grant. Every refused address is audited.
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use parking_lot::Mutex;
 use wasm_core::ComponentId;
-use wasm_security::{AuditSink, CapabilitySet, FsAccess, audit_denial};
+use wasm_security::{AuditSink, Capability, CapabilitySet, Denial, FsAccess, audit_denial};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use crate::error::{Error, Result};
@@ -79,20 +86,61 @@ pub(crate) fn build(
     let network = caps.allows_network();
     builder.allow_tcp(network);
     builder.allow_udp(network);
-    builder.allow_ip_name_lookup(network);
+    builder.allow_ip_name_lookup(caps.allows_name_lookup());
     let caps = Arc::clone(caps);
     let audit = Arc::clone(audit);
-    builder.socket_addr_check(move |addr, _use| {
-        let allowed = match caps.check_network(&addr) {
+    builder.socket_addr_check(move |addr, use_| {
+        let allowed = match socket_allowed(&caps, &addr, use_) {
             Ok(()) => true,
             Err(denial) => {
-                audit_denial(audit.as_ref(), caps.component(), denial, &addr.to_string());
+                let resource = format!("{} {addr}", use_name(use_));
+                audit_denial(audit.as_ref(), caps.component(), denial, &resource);
                 false
             }
         };
         Box::pin(async move { allowed })
     });
     Ok(builder.build())
+}
+
+/// Whether `caps` allow a socket to use `addr` for `use_`: outbound only.
+pub(crate) fn socket_allowed(
+    caps: &CapabilitySet,
+    addr: &SocketAddr,
+    use_: SocketAddrUse,
+) -> std::result::Result<(), Denial> {
+    let denied = Denial {
+        capability: Capability::Network,
+    };
+    match use_ {
+        SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
+            caps.check_network(addr)
+        }
+        // The local address a client binds before it connects or sends: any interface, a
+        // port the system picks.
+        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind
+            if addr.ip().is_unspecified() && addr.port() == 0 && caps.allows_network() =>
+        {
+            Ok(())
+        }
+        SocketAddrUse::TcpBind
+        | SocketAddrUse::UdpBind
+        | SocketAddrUse::TcpListen
+        | SocketAddrUse::TcpAccept => Err(denied),
+    }
+}
+
+/// How a socket use is named in the audit log.
+fn use_name(use_: SocketAddrUse) -> &'static str {
+    match use_ {
+        SocketAddrUse::TcpBind => "tcp-bind",
+        SocketAddrUse::TcpListen => "tcp-listen",
+        SocketAddrUse::TcpAccept => "tcp-accept",
+        SocketAddrUse::TcpConnect => "tcp-connect",
+        SocketAddrUse::UdpBind => "udp-bind",
+        SocketAddrUse::UdpSend => "udp-send",
+        SocketAddrUse::UdpReceive => "udp-receive",
+    }
 }
 
 /// A guest output stream that becomes `tracing` events, one per line.
@@ -186,5 +234,73 @@ impl Drop for LineWriter {
         if !self.line.is_empty() {
             self.emit();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasm_security::{Grants, NetworkGrant};
+
+    use super::*;
+
+    fn caps(host: &str, port: Option<u16>) -> CapabilitySet {
+        let grants = Grants {
+            network: vec![NetworkGrant {
+                host: host.into(),
+                port,
+            }],
+            ..Grants::default()
+        };
+        CapabilitySet::compile(
+            "test/net/1".parse().unwrap_or_else(|e| panic!("{e}")),
+            &grants,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn grants_allow_outbound_use_only() {
+        let caps = caps("10.0.0.1", Some(80));
+        for use_ in [
+            SocketAddrUse::TcpConnect,
+            SocketAddrUse::UdpSend,
+            SocketAddrUse::UdpReceive,
+        ] {
+            assert!(socket_allowed(&caps, &addr("10.0.0.1:80"), use_).is_ok());
+            assert!(socket_allowed(&caps, &addr("10.0.0.2:80"), use_).is_err());
+            assert!(socket_allowed(&caps, &addr("10.0.0.1:81"), use_).is_err());
+        }
+        // The ephemeral bind of a client is allowed, a bind to a port or address is not.
+        for use_ in [SocketAddrUse::TcpBind, SocketAddrUse::UdpBind] {
+            assert!(socket_allowed(&caps, &addr("0.0.0.0:0"), use_).is_ok());
+            assert!(socket_allowed(&caps, &addr("[::]:0"), use_).is_ok());
+            assert!(socket_allowed(&caps, &addr("0.0.0.0:8080"), use_).is_err());
+            assert!(socket_allowed(&caps, &addr("10.0.0.1:80"), use_).is_err());
+        }
+        // Listening and accepting are never allowed, even on a granted address.
+        for use_ in [SocketAddrUse::TcpListen, SocketAddrUse::TcpAccept] {
+            assert!(socket_allowed(&caps, &addr("0.0.0.0:0"), use_).is_err());
+            assert!(socket_allowed(&caps, &addr("10.0.0.1:80"), use_).is_err());
+        }
+        assert!(!caps.allows_name_lookup());
+    }
+
+    #[test]
+    fn without_grants_not_even_the_ephemeral_bind_is_allowed() {
+        let none = CapabilitySet::deny_all("test/net/1".parse().unwrap_or_else(|e| panic!("{e}")));
+        for use_ in [SocketAddrUse::TcpBind, SocketAddrUse::UdpBind] {
+            assert!(socket_allowed(&none, &addr("0.0.0.0:0"), use_).is_err());
+        }
+        assert!(!none.allows_name_lookup());
+    }
+
+    #[test]
+    fn only_a_wildcard_host_grant_allows_name_lookup() {
+        assert!(caps("*", Some(443)).allows_name_lookup());
+        assert!(!caps("127.0.0.1", None).allows_name_lookup());
     }
 }

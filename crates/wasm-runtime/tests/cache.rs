@@ -105,3 +105,34 @@ fn a_truncated_cache_entry_is_ignored() {
     assert_eq!(engine.cache_stats().disk_rejected, 1);
     assert_eq!(engine.cache_stats().compiled, 1);
 }
+
+#[test]
+fn entries_of_an_engine_with_other_settings_are_removed_on_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = engine_with_cache(dir.path());
+    common::load(&first, "echo");
+    let entries = |dir: &std::path::Path| std::fs::read_dir(dir).expect("cache dir").count();
+    assert_eq!(entries(dir.path()), 1);
+    assert_eq!(first.cache_stats().stale_removed, 0);
+    // Fuel metering changes the compiled code, so the entry is not this engine's.
+    std::fs::write(dir.path().join("notes.txt"), "not a cache entry").expect("write");
+    let other = WasmEngine::new(EngineConfig {
+        cache_dir: Some(dir.path().to_owned()),
+        fuel: true,
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    assert_eq!(other.cache_stats().stale_removed, 1);
+    assert_eq!(entries(dir.path()), 1, "only the unrelated file is left");
+    common::load(&other, "echo");
+    assert_eq!(other.cache_stats().compiled, 1);
+    // An engine with the first settings does not remove its own kind of entry.
+    let again = engine_with_cache(dir.path());
+    assert_eq!(again.cache_stats().stale_removed, 1);
+    common::load(&again, "echo");
+    assert_eq!(again.cache_stats().compiled, 1);
+    let same = engine_with_cache(dir.path());
+    assert_eq!(same.cache_stats().stale_removed, 0);
+    common::load(&same, "echo");
+    assert_eq!(same.cache_stats().disk_hits, 1);
+}

@@ -77,7 +77,92 @@ async fn spinner_is_stopped_by_the_cpu_deadline() {
         "{error}"
     );
     assert!(error.to_string().contains("test/spinner/1"), "{error}");
+    assert!(
+        matches!(
+            error.to_wasm_error(),
+            wasm_core::WasmError::ResourceLimitExceeded(d) if d.starts_with("cpu-time")
+        ),
+        "{error}"
+    );
+    engine_still_serves(&engine).await;
+}
+
+#[tokio::test]
+async fn time_suspended_in_a_host_call_does_not_count_as_cpu_time() {
+    let engine = engine();
+    let mut sleeper = start_limited(
+        &engine,
+        "sleeper",
+        ResourceLimits {
+            max_execution_time_ms: 100,
+            max_wall_time_ms: 2_000,
+            ..limits()
+        },
+    )
+    .await;
+    // Three times the CPU limit asleep: the guest barely runs, so the call succeeds.
+    assert_eq!(ask(&mut sleeper, "sleep 300").await, "slept 300");
+    assert!(sleeper.poisoned().is_none());
+    // And the deadline is re-armed for the next call.
+    assert_eq!(ask(&mut sleeper, "sleep 300").await, "slept 300");
+}
+
+#[tokio::test]
+async fn a_sleep_past_the_wall_clock_cap_is_a_timeout_even_within_cpu_time() {
+    let engine = engine();
+    let mut sleeper = start_limited(
+        &engine,
+        "sleeper",
+        ResourceLimits {
+            max_execution_time_ms: 100,
+            max_wall_time_ms: 100,
+            ..limits()
+        },
+    )
+    .await;
+    let error = fail(&mut sleeper, "sleep 300").await;
+    assert!(
+        matches!(
+            &error,
+            Error::Timeout {
+                timeout_ms: 100,
+                ..
+            }
+        ),
+        "{error}"
+    );
     assert_eq!(error.to_wasm_error(), wasm_core::WasmError::Timeout);
+}
+
+#[tokio::test]
+async fn a_memory_limit_hit_during_instantiation_is_a_limit_not_a_failed_instantiation() {
+    let engine = engine();
+    let loaded = common::load(&engine, "echo");
+    let spec = wasm_runtime::InstanceSpec {
+        capabilities: std::sync::Arc::new(wasm_security::CapabilitySet::deny_all(common::id(
+            "test/echo/1",
+        ))),
+        services: HostServices::standalone(),
+        limits: ResourceLimits {
+            // Below the echo component's initial linear memory.
+            max_memory_bytes: 64 * 1024,
+            ..limits()
+        },
+    };
+    let error = ComponentInstance::instantiate(&engine, &loaded, spec)
+        .await
+        .err();
+    assert!(
+        matches!(
+            &error,
+            Some(Error::LimitExceeded {
+                limit: Limit::Memory,
+                export: "instantiate",
+                ..
+            })
+        ),
+        "{error:?}"
+    );
     engine_still_serves(&engine).await;
 }
 

@@ -220,9 +220,16 @@ impl CapabilitySet {
         }
     }
 
-    /// Whether any network grant exists (name lookups are allowed only then).
+    /// Whether any network grant exists (then a client may bind the ephemeral local address
+    /// it needs to connect).
     pub fn allows_network(&self) -> bool {
         !self.network.is_empty()
+    }
+
+    /// Whether a grant names any host (`*`): only then may the component resolve names, since
+    /// a lookup cannot be checked against IP addresses before it is made.
+    pub fn allows_name_lookup(&self) -> bool {
+        self.network.iter().any(|rule| rule.ip.is_none())
     }
 
     /// The preopened directories.
@@ -239,7 +246,7 @@ impl CapabilitySet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grants::{MessagingGrant, NetworkGrant, StorageGrant};
+    use crate::grants::{NetworkGrant, StorageGrant};
 
     fn id(text: &str) -> ComponentId {
         text.parse().unwrap_or_else(|e| panic!("{e}"))
@@ -379,9 +386,5 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(message.contains("`a/b` can never match"), "{message}");
-        let _ = MessagingGrant {
-            actions: vec![],
-            targets: String::new(),
-        };
     }
 }

@@ -1,0 +1,182 @@
+//! The CPU deadline of a call: guest running time only, suspended time excluded.
+//!
+//! A call into a component is a future. While the guest (or a synchronous host function it
+//! called) runs, the future is being polled; while the guest waits in an async host call
+//! (`sleep-millis`, a WASI socket or poll), the future is pending. [`CpuMeter`] counts the
+//! time between a `Pending` and the next poll as suspended. The epoch deadline fires after the
+//! limit in wall-clock ticks; its callback then subtracts the suspended time and, if the guest
+//! has not yet run for its limit, extends the deadline by the ticks still owed. Wall-clock time
+//! is capped separately by the call's timeout.
+
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use wasmtime::UpdateDeadline;
+
+use crate::error::Limit;
+use crate::limits::Limiter;
+
+/// The running and suspended time of the current call of one instance.
+#[derive(Debug)]
+pub(crate) struct CpuMeter {
+    limit: Duration,
+    tick: Duration,
+    clock: Mutex<Clock>,
+}
+
+#[derive(Debug)]
+struct Clock {
+    /// When the current call began.
+    start: Instant,
+    /// Time spent suspended (pending) during the current call so far.
+    suspended: Duration,
+    /// When the call last went pending, if it is pending now.
+    pending_since: Option<Instant>,
+}
+
+/// What the epoch callback decides.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The guest has not used its CPU time yet: extend the deadline by this many ticks.
+    Extend(u64),
+    /// The guest ran past its limit; the detail says by how much.
+    Exceeded(String),
+}
+
+impl CpuMeter {
+    /// A meter for calls limited to `limit` of running time, with epochs every `tick`.
+    pub(crate) fn new(limit: Duration, tick: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            tick: tick.max(Duration::from_millis(1)),
+            clock: Mutex::new(Clock {
+                start: Instant::now(),
+                suspended: Duration::ZERO,
+                pending_since: None,
+            }),
+        })
+    }
+
+    /// Starts counting a new call.
+    pub(crate) fn start(&self) {
+        let mut clock = self.clock.lock();
+        clock.start = Instant::now();
+        clock.suspended = Duration::ZERO;
+        clock.pending_since = None;
+    }
+
+    fn resumed(&self, now: Instant) {
+        let mut clock = self.clock.lock();
+        if let Some(since) = clock.pending_since.take() {
+            clock.suspended += now.saturating_duration_since(since);
+        }
+    }
+
+    fn suspended(&self, now: Instant) {
+        self.clock.lock().pending_since = Some(now);
+    }
+
+    /// The guest's running time of the current call at `now`.
+    fn running(&self, now: Instant) -> Duration {
+        let clock = self.clock.lock();
+        let mut suspended = clock.suspended;
+        if let Some(since) = clock.pending_since {
+            suspended += now.saturating_duration_since(since);
+        }
+        now.saturating_duration_since(clock.start)
+            .saturating_sub(suspended)
+    }
+
+    /// Decides, when the epoch deadline is reached at `now`, whether the call may go on.
+    pub(crate) fn verdict(&self, now: Instant) -> Verdict {
+        let running = self.running(now);
+        if running >= self.limit {
+            return Verdict::Exceeded(format!(
+                "the guest ran for {} ms, the limit is {} ms of execution time",
+                running.as_millis(),
+                self.limit.as_millis()
+            ));
+        }
+        let owed = (self.limit - running).as_nanos();
+        let ticks = owed.div_ceil(self.tick.as_nanos()).max(1);
+        Verdict::Extend(u64::try_from(ticks).unwrap_or(u64::MAX))
+    }
+
+    /// The epoch-deadline callback of a store: extends the deadline by the ticks the guest
+    /// spent suspended, or records the CPU limit in `limiter` and interrupts the guest.
+    pub(crate) fn on_deadline(&self, limiter: &mut Limiter) -> UpdateDeadline {
+        match self.verdict(Instant::now()) {
+            Verdict::Extend(ticks) => UpdateDeadline::Continue(ticks),
+            Verdict::Exceeded(detail) => {
+                limiter.record(Limit::CpuTime, detail);
+                UpdateDeadline::Interrupt
+            }
+        }
+    }
+
+    /// Runs `call`, counting the time it is pending as suspended.
+    pub(crate) async fn metered<F: Future>(&self, call: F) -> F::Output {
+        let mut call = pin!(call);
+        poll_fn(|cx| {
+            self.resumed(Instant::now());
+            let poll = call.as_mut().poll(cx);
+            if poll.is_pending() {
+                self.suspended(Instant::now());
+            }
+            poll
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suspended_time_does_not_count_against_the_limit() {
+        let meter = CpuMeter::new(Duration::from_millis(100), Duration::from_millis(5));
+        let start = Instant::now();
+        meter.clock.lock().start = start;
+        // 10 ms running, then 900 ms suspended, then 50 ms running.
+        meter.suspended(start + Duration::from_millis(10));
+        meter.resumed(start + Duration::from_millis(910));
+        let verdict = meter.verdict(start + Duration::from_millis(960));
+        // 60 ms ran, 40 ms (8 ticks) are still owed.
+        assert_eq!(verdict, Verdict::Extend(8));
+    }
+
+    #[test]
+    fn a_pending_call_counts_as_suspended_until_it_resumes() {
+        let meter = CpuMeter::new(Duration::from_millis(100), Duration::from_millis(5));
+        let start = Instant::now();
+        meter.clock.lock().start = start;
+        meter.suspended(start);
+        assert_eq!(
+            meter.running(start + Duration::from_secs(5)),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn running_past_the_limit_is_exceeded() {
+        let meter = CpuMeter::new(Duration::from_millis(100), Duration::from_millis(5));
+        let start = Instant::now();
+        meter.clock.lock().start = start;
+        let verdict = meter.verdict(start + Duration::from_millis(100));
+        assert!(
+            matches!(&verdict, Verdict::Exceeded(d) if d.contains("100 ms")),
+            "{verdict:?}"
+        );
+        let mut limiter = Limiter::new(1 << 20);
+        meter.clock.lock().start = Instant::now() - Duration::from_millis(200);
+        assert!(matches!(
+            meter.on_deadline(&mut limiter),
+            UpdateDeadline::Interrupt
+        ));
+        assert!(matches!(limiter.take_hit(), Some((Limit::CpuTime, _))));
+    }
+}
