@@ -156,7 +156,7 @@ fn throughput(engine: &WasmEngine, pinger: &LoadedComponent, sizes: Sizes, full:
     let specs = || {
         vec![
             ComponentSpec::new(id(SENDER), pinger.clone()).with_grants(talk_to_all()),
-            ComponentSpec::new(id(RECEIVER), pinger.clone()).with_mailbox(n as usize),
+            ComponentSpec::new(id(RECEIVER), pinger.clone()).with_mailbox(n as usize + 16),
         ]
     };
     let actors: Vec<(Flavour, Actors)> = Flavour::ALL
