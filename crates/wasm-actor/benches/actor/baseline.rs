@@ -128,7 +128,8 @@ impl BarePair {
 
     /// The sender's `blast` (its sends collected), every tick handled by the receiver, then
     /// the receiver's `count`: the actor run's wasm work without mailboxes or actors.
-    pub fn blast(&mut self, n: u64) -> Duration {
+    /// Returns the whole time and the sender's share of it.
+    pub fn blast(&mut self, n: u64) -> (Duration, Duration) {
         self.total += n;
         let (sender, receiver, sink, total) =
             (&mut self.sender, &mut self.receiver, &self.sink, self.total);
@@ -137,6 +138,7 @@ impl BarePair {
             let command = host_message(&format!("blast {RECEIVER} {n}"));
             let sent = sender.handle_message(&command).await.unwrap().unwrap();
             assert_eq!(sent, Some(format!("sent {n}").into_bytes()));
+            let sending = start.elapsed();
             let ticks = std::mem::take(&mut *sink.0.lock());
             for tick in &ticks {
                 receiver.handle_message(tick).await.unwrap().unwrap();
@@ -148,7 +150,7 @@ impl BarePair {
                 .unwrap();
             let time = start.elapsed();
             assert_eq!(count, Some(total.to_string().into_bytes()));
-            time
+            (time, sending)
         })
     }
 }
