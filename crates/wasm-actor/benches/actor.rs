@@ -196,8 +196,7 @@ fn throughput(engine: &WasmEngine, pinger: &LoadedComponent, sizes: Sizes, full:
     );
     println!(
         "   baseline (bare): pinger `blast` into a collecting router + {n} receiver \
-         handle-message calls + `count`, direct ComponentInstance calls on one thread: {:.0} msg/s",
-        bare_rate
+         handle-message calls + `count`, direct ComponentInstance calls on one thread: {bare_rate:.0} msg/s"
     );
     println!(
         "   (of the bare time, the sender's blast is {:.0}%, the receiver's calls the rest)",
