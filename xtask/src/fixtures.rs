@@ -43,6 +43,7 @@ const FIXTURES: &[(&str, Kind)] = &[
     ("wrong-export", Kind::Wasip2),
     ("unknown-import", Kind::Wasip2),
     ("netclient", Kind::Wasip2),
+    ("pinger", Kind::CoreModule),
 ];
 
 fn fixtures_dir() -> PathBuf {
@@ -55,12 +56,17 @@ pub fn build() -> Result<Vec<&'static str>> {
     tools::ensure_targets(&[Kind::Wasip2.target(), Kind::CoreModule.target()])?;
     let manifest = fixtures_dir().join("Cargo.toml");
     let manifest = manifest.to_string_lossy().into_owned();
+    // Explicit, so a CARGO_TARGET_DIR meant for the host workspace does not move the output.
+    let target_dir = fixtures_dir().join("target");
+    let target_dir = target_dir.to_string_lossy().into_owned();
     for kind in [Kind::Wasip2, Kind::CoreModule] {
         let mut args = vec![
             "build",
             "--release",
             "--manifest-path",
             manifest.as_str(),
+            "--target-dir",
+            target_dir.as_str(),
             "--target",
             kind.target(),
         ];

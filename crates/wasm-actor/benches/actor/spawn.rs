@@ -1,0 +1,153 @@
+//! 3. Spawning many `echo` components. Each run is a fresh child process (this binary again,
+//!    with `AIRSSYS_BENCH_SPAWN` set), so resident memory starts from the same state.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasm_actor::{ActorSystem, ComponentSpec, SystemConfig};
+use wasm_runtime::{EngineConfig, MemoryStorage, PoolingConfig, WasmEngine};
+
+use crate::{Flavour, Sizes, id, median, verdict};
+
+const MODE_VAR: &str = "AIRSSYS_BENCH_SPAWN";
+const COUNT_VAR: &str = "AIRSSYS_BENCH_SPAWN_COUNT";
+
+/// The allocators measured: the pool sized for the run, and on-demand allocation.
+const MODES: [&str; 2] = ["pooled", "on-demand"];
+
+pub fn child_mode() -> Option<String> {
+    std::env::var(MODE_VAR).ok()
+}
+
+/// VmRSS of this process in KiB.
+fn rss_kib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// One run in this (child) process; prints `SPAWN <pooled> <us/spawn> <KiB/component> <us/stop>`.
+pub fn child(mode: &str) {
+    let n: usize = std::env::var(COUNT_VAR).unwrap().parse().unwrap();
+    let pooling = (mode == "pooled").then_some(PoolingConfig {
+        max_instances: u32::try_from(n).unwrap() + 16,
+        max_memory_bytes: 64 * 1024 * 1024,
+    });
+    let engine = WasmEngine::new(EngineConfig {
+        pooling,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let echo = engine
+        .loader()
+        .load_bytes("echo", &test_fixtures::fixture("echo"))
+        .unwrap();
+    let rt = Flavour::CurrentThread.runtime();
+    rt.block_on(async {
+        let system = ActorSystem::new(
+            engine.clone(),
+            Arc::new(MemoryStorage::new()),
+            SystemConfig::default(),
+        );
+        // One component started and stopped first: one-time setup is not counted.
+        let warm = id("bench/warm/0");
+        system
+            .start_component(ComponentSpec::new(warm.clone(), echo.clone()))
+            .await
+            .unwrap();
+        system.stop_component(&warm).await.unwrap();
+        let before = rss_kib();
+        let start = Instant::now();
+        for i in 0..n {
+            let spec = ComponentSpec::new(id(&format!("bench/echo/{i}")), echo.clone());
+            system.start_component(spec).await.unwrap();
+        }
+        let spawn = start.elapsed();
+        let after = rss_kib();
+        assert_eq!(system.registry().len(), n);
+        let last = id(&format!("bench/echo/{}", n - 1));
+        let reply = system
+            .request(
+                &last,
+                b"alive?".to_vec(),
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply, b"alive?");
+        let start = Instant::now();
+        system.shutdown().await;
+        let stop = start.elapsed();
+        println!(
+            "SPAWN {} {} {} {}",
+            engine.pooling_active(),
+            spawn.as_secs_f64() * 1e6 / n as f64,
+            (after - before) / n as f64,
+            stop.as_secs_f64() * 1e6 / n as f64
+        );
+    });
+}
+
+struct Run {
+    pooled: bool,
+    spawn_us: f64,
+    kib: f64,
+    stop_us: f64,
+}
+
+fn run_child(mode: &str, n: usize) -> Run {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .env(MODE_VAR, mode)
+        .env(COUNT_VAR, n.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SPAWN "))
+        .unwrap_or_else(|| {
+            panic!(
+                "spawn run ({mode}) failed: {}\n{stdout}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let f: Vec<&str> = line.split(' ').collect();
+    Run {
+        pooled: f[0] == "true",
+        spawn_us: f[1].parse().unwrap(),
+        kib: f[2].parse().unwrap(),
+        stop_us: f[3].parse().unwrap(),
+    }
+}
+
+pub fn report(sizes: Sizes, full: bool) {
+    let n = sizes.spawns;
+    println!(
+        "\n3. spawning {n} echo components (start_component, one group each, current-thread \
+         runtime), median of {} runs, each a fresh process",
+        sizes.runs.min(5)
+    );
+    for mode in MODES {
+        let runs: Vec<Run> = (0..sizes.runs.min(5)).map(|_| run_child(mode, n)).collect();
+        let pooled = runs.iter().all(|r| r.pooled);
+        let spawn = median(runs.iter().map(|r| r.spawn_us).collect());
+        let kib = median(runs.iter().map(|r| r.kib).collect());
+        let stop = median(runs.iter().map(|r| r.stop_us).collect());
+        let label = if mode == "pooled" && !pooled {
+            "pooled requested, fell back to on-demand"
+        } else {
+            mode
+        };
+        print!("   {label}: {spawn:.1} us per spawn");
+        if full {
+            print!(" (target <= 50 us: {})", verdict(spawn <= 50.0));
+        }
+        print!(", {kib:.1} KiB resident per idle component");
+        if full {
+            print!(" (target <= 256 KiB: {})", verdict(kib <= 256.0));
+        }
+        println!(", shutdown {stop:.1} us per component");
+    }
+}
