@@ -258,6 +258,54 @@ async fn correlation_ids_are_unique_across_100k_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_timeout_of_u64_max_is_clamped_and_timeouts_keep_working() {
+    let system = common::system_with(wasm_actor::SystemConfig {
+        max_request_timeout: Duration::from_millis(100),
+        ..wasm_actor::SystemConfig::default()
+    });
+    system
+        .start_component(spec("requester", "tmo/a/1").with_grants(talk_to_all()))
+        .await
+        .unwrap();
+    system
+        .start_component(spec("sleeper", "tmo/s/1"))
+        .await
+        .unwrap();
+    // u64::MAX ms would panic tokio-util's DelayQueue; clamped to 100 ms it times out.
+    let corr = ask(
+        &system,
+        "tmo/a/1",
+        &format!("request tmo/s/1 {} sleep 400", u64::MAX),
+    )
+    .await;
+    assert!(corr.starts_with("req-"), "{corr}");
+    let callbacks = poll_until(&system, "tmo/a/1", "callbacks", |c| !c.is_empty()).await;
+    assert_eq!(
+        callbacks,
+        format!("{corr}\t{}\ttimeout", wasm_core::ERROR_CONTENT_TYPE)
+    );
+    // The timer task is alive: a later request times out too.
+    let host = system
+        .request(
+            &id("tmo/s/1"),
+            b"sleep 400".to_vec(),
+            Duration::from_millis(20),
+        )
+        .await;
+    assert!(
+        matches!(
+            host,
+            Err(Error::Request {
+                reason: wasm_core::ErrorCallback::Timeout,
+                ..
+            })
+        ),
+        "{host:?}"
+    );
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_and_the_component_list_come_from_the_registry() {
     let system = system();
     system

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{ask, id, poll_until, spec, system, system_with, talk_to_all, wait_for};
-use wasm_actor::{Error, GroupSpec, Intensity, Strategy, SystemConfig, SystemEvent};
+use wasm_actor::{Error, GroupSpec, Intensity, RestartPolicy, Strategy, SystemConfig, SystemEvent};
 use wasm_core::{ERROR_CONTENT_TYPE, ErrorCallback, MessagingError};
 
 fn quick_intensity(max_restarts: u32) -> Intensity {
@@ -60,20 +60,81 @@ async fn a_trapping_component_is_restarted_and_keeps_its_mailbox() {
         }
         other => panic!("{other:?}"),
     }
-    // Messages sent while it restarts are kept and handled by the new instance, in order.
-    for n in 0..5 {
-        system
-            .send(&id("sup/p/1"), format!("queued {n}").into_bytes())
-            .unwrap();
-    }
     wait_for(
         &mut events,
         "restart",
         |e| matches!(e, SystemEvent::Restarted { id, .. } if id == &common::id("sup/p/1")),
     )
     .await;
-    // Fresh instance state: the five queued messages, then this one.
-    assert_eq!(ask(&system, "sup/p/1", "x").await, "handled 6");
+    assert_eq!(ask(&system, "sup/p/1", "x").await, "handled 1");
+    system.shutdown().await;
+}
+
+/// Requests queued behind the message that traps are kept across the restart and handled
+/// by the new instance, in order. The sleeper traps on its wall-time limit, so it is
+/// certainly busy while they are queued (checked: nothing handled, nothing dead yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_queued_behind_a_trap_are_delivered_after_the_restart_in_order() {
+    let system = system();
+    let mut events = system.events();
+    let limits = wasm_core::ResourceLimits {
+        max_memory_bytes: 64 * 1024 * 1024,
+        max_execution_time_ms: 300,
+        max_wall_time_ms: 300,
+        max_fuel: None,
+    };
+    system
+        .start_component(spec("sleeper", "sup/s/1").with_limits(limits))
+        .await
+        .unwrap();
+    // `request` queues on its first poll: poll the trapping one first, then five behind it.
+    let mut trap = Box::pin(system.request(
+        leak(id("sup/s/1")),
+        b"sleep 60000".to_vec(),
+        Duration::from_secs(30),
+    ));
+    assert!(poll_once(trap.as_mut()).await.is_none());
+    let mut behind: Vec<_> = (0..5)
+        .map(|n| {
+            Box::pin(system.request(
+                leak(id("sup/s/1")),
+                format!("q{n}").into_bytes(),
+                Duration::from_secs(30),
+            ))
+        })
+        .collect();
+    for request in &mut behind {
+        assert!(poll_once(request.as_mut()).await.is_none());
+    }
+    // The premise: all six queued or in hand, none handled, no trap yet.
+    let queued_at = system.stats();
+    assert_eq!((queued_at.messages_handled, queued_at.dead_letters), (0, 0));
+    let trapped = trap.await;
+    assert!(
+        matches!(
+            trapped,
+            Err(Error::Request {
+                reason: ErrorCallback::TargetFailed(_),
+                ..
+            })
+        ),
+        "{trapped:?}"
+    );
+    let mut replies = Vec::new();
+    for request in behind {
+        replies.push(String::from_utf8(request.await.unwrap()).unwrap());
+    }
+    assert_eq!(replies, ["q0", "q1", "q2", "q3", "q4"]);
+    wait_for(&mut events, "restart", |e| {
+        matches!(e, SystemEvent::Restarted { .. })
+    })
+    .await;
+    // Handled by the new instance: five calls returned, one dead letter, one restart.
+    let stats = system.stats();
+    assert_eq!(
+        (stats.messages_handled, stats.dead_letters, stats.restarts),
+        (5, 1, 1)
+    );
     system.shutdown().await;
 }
 
@@ -232,6 +293,20 @@ async fn exceeding_the_restart_intensity_stops_the_group() {
     system.shutdown().await;
 }
 
+/// A `'static` id for requests polled by hand (tests only).
+fn leak(id: wasm_core::ComponentId) -> &'static wasm_core::ComponentId {
+    Box::leak(Box::new(id))
+}
+
+/// Polls a future once: `Some` if it is ready, `None` if it is waiting.
+async fn poll_once<F: std::future::Future>(mut f: std::pin::Pin<&mut F>) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match f.as_mut().poll(cx) {
+        std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
+
 async fn handled(system: &wasm_actor::ActorSystem, to: &str) -> String {
     ask(system, to, "x").await
 }
@@ -328,6 +403,17 @@ async fn an_unhealthy_component_counts_as_failed_and_is_restarted() {
     system.shutdown().await;
 }
 
+/// Waits until `to` has taken everything out of its mailbox (its last message is in hand).
+async fn until_in_hand(system: &wasm_actor::ActorSystem, to: &str) {
+    for _ in 0..4_000 {
+        if system.registry().queued(&id(to)) == Some(0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("{to} never took its message");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_a_component_answers_its_queued_requests_and_unregisters_it() {
     let system = system();
@@ -336,35 +422,194 @@ async fn stopping_a_component_answers_its_queued_requests_and_unregisters_it() {
         .start_component(spec("sleeper", "sup/s/1"))
         .await
         .unwrap();
-    system.send(&id("sup/s/1"), b"sleep 200".to_vec()).unwrap();
-    let queued = {
-        let system = &system;
-        async move {
-            system
-                .request(&id("sup/s/1"), b"hello".to_vec(), Duration::from_secs(10))
-                .await
-        }
-    };
-    let (queued, stopped) = tokio::join!(queued, async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        system.stop_component(&id("sup/s/1")).await
-    });
-    stopped.unwrap();
-    // Either it was handled before the stop, or it was answered target-stopped.
-    match queued {
-        Ok(reply) => assert_eq!(reply, b"hello"),
-        Err(Error::Request { reason, .. }) => assert_eq!(reason, ErrorCallback::TargetStopped),
-        Err(other) => panic!("{other}"),
+    let mut busy = Box::pin(system.request(
+        leak(id("sup/s/1")),
+        b"sleep 300".to_vec(),
+        Duration::from_secs(30),
+    ));
+    assert!(poll_once(busy.as_mut()).await.is_none());
+    until_in_hand(&system, "sup/s/1").await;
+    let mut queued: Vec<_> = (0..3)
+        .map(|n| {
+            Box::pin(system.request(
+                leak(id("sup/s/1")),
+                format!("q{n}").into_bytes(),
+                Duration::from_secs(30),
+            ))
+        })
+        .collect();
+    for request in &mut queued {
+        assert!(poll_once(request.as_mut()).await.is_none());
     }
+    system
+        .send(&id("sup/s/1"), b"fire and forget".to_vec())
+        .unwrap();
+    system.stop_component(&id("sup/s/1")).await.unwrap();
+    // The stop took effect after the message in hand, and before anything queued.
+    assert_eq!(busy.await.unwrap(), b"slept 300");
+    for request in queued {
+        let outcome = request.await;
+        assert!(
+            matches!(
+                outcome,
+                Err(Error::Request {
+                    reason: ErrorCallback::TargetStopped,
+                    ..
+                })
+            ),
+            "{outcome:?}"
+        );
+    }
+    let dead = wait_for(&mut events, "dead letter", |e| {
+        matches!(e, SystemEvent::DeadLetter { .. })
+    })
+    .await;
+    assert!(
+        matches!(&dead, SystemEvent::DeadLetter { payload, .. } if payload == b"fire and forget"),
+        "{dead:?}"
+    );
     wait_for(&mut events, "stop", |e| {
         matches!(e, SystemEvent::Stopped { .. })
     })
     .await;
+    assert_eq!(system.stats().messages_handled, 1);
     assert!(!system.registry().contains(&id("sup/s/1")));
     assert!(matches!(
         system.stop_component(&id("sup/s/1")).await,
         Err(Error::NotRunning(_))
     ));
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_killed_after_the_stop_deadline_reports_the_message_in_hand() {
+    let system = system_with(SystemConfig {
+        shutdown_deadline: Duration::from_millis(50),
+        ..SystemConfig::default()
+    });
+    let mut events = system.events();
+    system
+        .start_component(spec("sleeper", "sup/s/1"))
+        .await
+        .unwrap();
+    let mut stuck = Box::pin(system.request(
+        leak(id("sup/s/1")),
+        b"sleep 4000".to_vec(),
+        Duration::from_secs(30),
+    ));
+    assert!(poll_once(stuck.as_mut()).await.is_none());
+    until_in_hand(&system, "sup/s/1").await;
+    system.stop_component(&id("sup/s/1")).await.unwrap();
+    let outcome = stuck.await;
+    match &outcome {
+        Err(Error::Request {
+            reason: ErrorCallback::TargetFailed(why),
+            ..
+        }) => {
+            assert!(why.contains("killed"), "{why}");
+        }
+        other => panic!("expected target-failed, got {other:?}"),
+    }
+    let dead = wait_for(&mut events, "dead letter", |e| {
+        matches!(e, SystemEvent::DeadLetter { .. })
+    })
+    .await;
+    assert!(
+        matches!(&dead, SystemEvent::DeadLetter { payload, reason, .. } if payload == b"sleep 4000" && reason.contains("killed")),
+        "{dead:?}"
+    );
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_component_is_restarted_after_a_failure() {
+    let system = system();
+    let mut events = system.events();
+    system
+        .start_component(spec("panicker", "pol/t/1").with_restart(RestartPolicy::Transient))
+        .await
+        .unwrap();
+    assert_eq!(ask(&system, "pol/t/1", "x").await, "handled 1");
+    let _ = system
+        .request(&id("pol/t/1"), b"panic".to_vec(), Duration::from_secs(10))
+        .await;
+    wait_for(&mut events, "restart", |e| {
+        matches!(e, SystemEvent::Restarted { .. })
+    })
+    .await;
+    assert_eq!(ask(&system, "pol/t/1", "x").await, "handled 1");
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_component_is_removed_after_a_failure_with_its_mailbox_answered() {
+    let system = system();
+    let mut events = system.events();
+    let limits = wasm_core::ResourceLimits {
+        max_memory_bytes: 64 * 1024 * 1024,
+        max_execution_time_ms: 300,
+        max_wall_time_ms: 300,
+        max_fuel: None,
+    };
+    system
+        .start_component(
+            spec("sleeper", "pol/tmp/1")
+                .with_limits(limits)
+                .with_restart(RestartPolicy::Temporary),
+        )
+        .await
+        .unwrap();
+    let mut trap = Box::pin(system.request(
+        leak(id("pol/tmp/1")),
+        b"sleep 60000".to_vec(),
+        Duration::from_secs(30),
+    ));
+    assert!(poll_once(trap.as_mut()).await.is_none());
+    let mut queued = Box::pin(system.request(
+        leak(id("pol/tmp/1")),
+        b"q".to_vec(),
+        Duration::from_secs(30),
+    ));
+    assert!(poll_once(queued.as_mut()).await.is_none());
+    system
+        .send(&id("pol/tmp/1"), b"queued message".to_vec())
+        .unwrap();
+    assert_eq!(
+        system.stats().dead_letters,
+        0,
+        "premise: queued before the failure"
+    );
+    assert!(matches!(
+        trap.await,
+        Err(Error::Request {
+            reason: ErrorCallback::TargetFailed(_),
+            ..
+        })
+    ));
+    let outcome = queued.await;
+    assert!(
+        matches!(
+            outcome,
+            Err(Error::Request {
+                reason: ErrorCallback::TargetStopped,
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+    let stopped = wait_for(&mut events, "stop", |e| {
+        matches!(e, SystemEvent::Stopped { .. })
+    })
+    .await;
+    assert!(
+        matches!(&stopped, SystemEvent::Stopped { reason, .. } if reason.contains("temporary")),
+        "{stopped:?}"
+    );
+    system.wait_idle().await;
+    let stats = system.stats();
+    // The message in hand and the queued message: two dead letters; no restart.
+    assert_eq!((stats.dead_letters, stats.restarts), (2, 0));
+    assert!(!system.registry().contains(&id("pol/tmp/1")));
     system.shutdown().await;
 }
 
