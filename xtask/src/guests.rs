@@ -58,7 +58,11 @@ impl Workspace {
             .collect();
         let targets: Vec<&str> = kinds.iter().map(|k| k.target()).collect();
         tools::ensure_targets(&targets)?;
-        let manifest = self.path().join("Cargo.toml").to_string_lossy().into_owned();
+        let manifest = self
+            .path()
+            .join("Cargo.toml")
+            .to_string_lossy()
+            .into_owned();
         // Always the workspace's own target dir, whatever CARGO_TARGET_DIR says: the built
         // files are read from there below.
         let target_dir = self.path().join("target");

@@ -15,9 +15,8 @@ fn validate(text: &str) -> (String, Output) {
 
 #[test]
 fn a_missing_wasm_file_is_named_with_its_position() {
-    let (file, out) = validate(
-        "[[components]]\nid = \"orders/ghost/1\"\npath = \"{out}/ghost.wasm\"\n",
-    );
+    let (file, out) =
+        validate("[[components]]\nid = \"orders/ghost/1\"\npath = \"{out}/ghost.wasm\"\n");
     assert_eq!(out.code(), INVALID, "{out}");
     assert!(
         out.stderr
@@ -30,12 +29,12 @@ fn a_missing_wasm_file_is_named_with_its_position() {
 
 #[test]
 fn a_malformed_component_id_is_named_with_its_position() {
-    let (file, out) = validate(
-        "[[components]]\nid = \"orders/ingest\"\npath = \"{out}/ingest.wasm\"\n",
-    );
+    let (file, out) =
+        validate("[[components]]\nid = \"orders/ingest\"\npath = \"{out}/ingest.wasm\"\n");
     assert_eq!(out.code(), INVALID, "{out}");
     assert!(
-        out.stderr.contains(&format!("{file}:2:6: `components[0].id`")),
+        out.stderr
+            .contains(&format!("{file}:2:6: `components[0].id`")),
         "{out}"
     );
     assert!(out.stderr.contains("orders/ingest"), "{out}");
@@ -84,10 +83,8 @@ fn run_refuses_a_broken_manifest_before_starting_anything() {
     ]);
     assert_eq!(out.code(), INVALID, "{out}");
     assert!(
-        out.stderr.contains(&format!(
-            "{}:7:8: `components[1].path`",
-            manifest.display()
-        )),
+        out.stderr
+            .contains(&format!("{}:7:8: `components[1].path`", manifest.display())),
         "{out}"
     );
     assert!(!out.stderr.contains("system started"), "{out}");
@@ -104,7 +101,8 @@ fn call_on_a_component_the_manifest_does_not_define_is_invalid_input() {
     ]);
     assert_eq!(out.code(), INVALID, "{out}");
     assert!(
-        out.stderr.contains("component orders/nobody/1 is not in manifest"),
+        out.stderr
+            .contains("component orders/nobody/1 is not in manifest"),
         "{out}"
     );
     assert!(out.stderr.contains("orders/ledger/1"), "{out}");
@@ -133,7 +131,10 @@ fn usage_errors_exit_64_and_help_exits_0() {
     assert_eq!(unknown.code(), USAGE, "{unknown}");
     let bad_send = run(["run", "x.toml", "--send", "no-equals-sign"]);
     assert_eq!(bad_send.code(), USAGE, "{bad_send}");
-    assert!(bad_send.stderr.contains("<component-id>=<payload>"), "{bad_send}");
+    assert!(
+        bad_send.stderr.contains("<component-id>=<payload>"),
+        "{bad_send}"
+    );
     let help = run(["--help"]);
     assert_eq!(help.code(), 0, "{help}");
     assert!(help.stdout.contains("Exit codes"), "{help}");

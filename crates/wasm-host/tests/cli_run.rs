@@ -49,7 +49,10 @@ fn run_to_idle_contains_the_faulty_plugin_and_books_every_order() {
     // The two messages the plug-in failed on.
     assert_eq!(out.summary("dead letters"), 2, "{out}");
     assert_eq!(out.summary("groups failed"), 0, "{out}");
-    assert!(out.summary("messages handled") >= 11 + 11 + BOOKED * 2, "{out}");
+    assert!(
+        out.summary("messages handled") >= 11 + 11 + BOOKED * 2,
+        "{out}"
+    );
     assert!(
         out.stdout.contains(&format!(
             "report orders/ledger/1 totals: orders={BOOKED} total-cents={TOTAL_CENTS}"
@@ -127,7 +130,11 @@ fn sigterm_stops_run_gracefully_and_leaves_the_storage_consistent() {
     let ledger = ledger_keys(&storage);
     assert!(ledger.orders >= 1 && ledger.orders <= BOOKED, "{ledger:?}");
     assert_eq!(ledger.orders, ledger.per_order.len() as u64, "{ledger:?}");
-    assert_eq!(ledger.total, ledger.per_order.iter().sum::<u64>(), "{ledger:?}");
+    assert_eq!(
+        ledger.total,
+        ledger.per_order.iter().sum::<u64>(),
+        "{ledger:?}"
+    );
     assert_eq!(ledger.shutdown.as_deref(), Some("clean"), "{ledger:?}");
 }
 

@@ -9,10 +9,7 @@ fn validate_checks_every_component_of_the_example() {
     let manifest = example_manifest();
     let out = run(["validate".as_ref(), manifest.as_os_str()]);
     assert_eq!(out.code(), 0, "{out}");
-    assert!(
-        out.stdout.contains("ok (6 components, 2 groups)"),
-        "{out}"
-    );
+    assert!(out.stdout.contains("ok (6 components, 2 groups)"), "{out}");
     for id in [
         "orders/ingest/1",
         "orders/validator/1",
@@ -21,7 +18,10 @@ fn validate_checks_every_component_of_the_example() {
         "orders/auditor/1",
         "plugins/discount/1",
     ] {
-        assert!(out.stdout.contains(&format!("{id}: ")), "{id} missing:\n{out}");
+        assert!(
+            out.stdout.contains(&format!("{id}: ")),
+            "{id} missing:\n{out}"
+        );
     }
     assert!(
         out.stdout
@@ -54,7 +54,11 @@ fn inspect_prints_imports_exports_and_metadata() {
     let out = run(["inspect".as_ref(), ledger.as_os_str()]);
     assert_eq!(out.code(), 0, "{out}");
     let exports = section(&out.stdout, "exports:");
-    assert_eq!(exports, vec!["airssys:core/component-lifecycle@1.0.0"], "{out}");
+    assert_eq!(
+        exports,
+        vec!["airssys:core/component-lifecycle@1.0.0"],
+        "{out}"
+    );
     let imports = section(&out.stdout, "imports:");
     for import in [
         "airssys:core/host-messaging@1.0.0",
@@ -106,7 +110,10 @@ fn call_fails_with_the_error_reply_and_exit_70() {
         "price sku=sprocket qty=1".as_ref(),
     ]);
     assert_eq!(out.code(), RUNTIME, "{out}");
-    assert!(out.stderr.contains("request to orders/pricing/1 failed"), "{out}");
+    assert!(
+        out.stderr.contains("request to orders/pricing/1 failed"),
+        "{out}"
+    );
     assert!(out.stderr.contains("unknown sku `sprocket`"), "{out}");
     assert!(out.stdout.is_empty(), "{out}");
 }

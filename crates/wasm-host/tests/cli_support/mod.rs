@@ -6,8 +6,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread;
 use std::sync::mpsc;
+use std::thread;
 use std::time::Duration;
 
 /// Exit codes of the command (see its `--help`).

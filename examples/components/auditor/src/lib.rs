@@ -8,8 +8,8 @@
 use std::cell::Cell;
 
 use pipeline_common::{
-    Component, ComponentMessage, LogLevel, Reply, export_pipeline_component, failure, log,
-    number, reply, text, verb,
+    Component, ComponentMessage, LogLevel, Reply, export_pipeline_component, failure, log, number,
+    reply, text, verb,
 };
 
 thread_local! {

@@ -57,7 +57,10 @@ impl Component for Discount {
         if qty >= 10 {
             let credit = format!("credit plugin=discount cents={}", cents / 2);
             if let Err(e) = host_messaging::send(&id("orders/ledger/1"), credit.as_bytes()) {
-                log(LogLevel::Warn, &format!("kickback refused: {}", messaging_error(&e)));
+                log(
+                    LogLevel::Warn,
+                    &format!("kickback refused: {}", messaging_error(&e)),
+                );
             }
         }
         let tier = volume_tier(sku, qty);

@@ -34,7 +34,10 @@ fn order(line: &str) -> Option<String> {
         return None;
     }
     let mut message = String::from("order");
-    for (key, value) in ["id", "customer", "sku", "qty"].iter().zip(line.split_whitespace()) {
+    for (key, value) in ["id", "customer", "sku", "qty"]
+        .iter()
+        .zip(line.split_whitespace())
+    {
         message.push_str(&format!(" {key}={value}"));
     }
     Some(message)
@@ -72,7 +75,10 @@ impl Component for Ingest {
                     accepted += 1;
                 }
                 RECEIVED.set(RECEIVED.get() + accepted);
-                log(LogLevel::Info, &format!("batch of {accepted} orders accepted"));
+                log(
+                    LogLevel::Info,
+                    &format!("batch of {accepted} orders accepted"),
+                );
                 reply(format!("accepted={accepted}"))
             }
         }

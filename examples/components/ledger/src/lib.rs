@@ -51,8 +51,12 @@ fn request(target: &str, payload: &str, stage: Stage) -> Result<(), WasmError> {
 
 fn tell_listeners(outcome: &str) -> Result<(), WasmError> {
     let targets: Vec<_> = OUTCOME_LISTENERS.iter().map(|t| id(t)).collect();
-    host_messaging::broadcast(&targets, outcome.as_bytes())
-        .map_err(|e| failure(format!("cannot broadcast `{outcome}`: {}", messaging_error(&e))))
+    host_messaging::broadcast(&targets, outcome.as_bytes()).map_err(|e| {
+        failure(format!(
+            "cannot broadcast `{outcome}`: {}",
+            messaging_error(&e)
+        ))
+    })
 }
 
 fn stored(key: &str) -> Result<u64, WasmError> {
@@ -118,7 +122,10 @@ impl Component for Ledger {
     fn callback(message: ComponentMessage) -> Result<(), WasmError> {
         let correlation = message.metadata.correlation_id.clone().unwrap_or_default();
         let Some(stage) = PENDING.with_borrow_mut(|p| p.remove(&correlation)) else {
-            log(LogLevel::Warn, &format!("callback for unknown request {correlation}"));
+            log(
+                LogLevel::Warn,
+                &format!("callback for unknown request {correlation}"),
+            );
             return Ok(());
         };
         match (stage, callback_text(&message)) {
@@ -132,7 +139,10 @@ impl Component for Ledger {
             }
             (Stage::Pricing { order }, Err(error)) => {
                 let order_id = field(&order, "id").unwrap_or("?");
-                log(LogLevel::Warn, &format!("order {order_id} not priced: {error}"));
+                log(
+                    LogLevel::Warn,
+                    &format!("order {order_id} not priced: {error}"),
+                );
                 tell_listeners(&format!("rejected id={order_id} reason=unpriced"))
             }
             (Stage::Discount { order, cents }, Ok(discount)) => {

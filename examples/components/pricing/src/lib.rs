@@ -11,8 +11,8 @@
 use std::cell::RefCell;
 
 use pipeline_common::{
-    Component, ComponentConfig, ComponentError, ComponentMessage, Reply,
-    export_pipeline_component, failure, field, number, reply, text, verb,
+    Component, ComponentConfig, ComponentError, ComponentMessage, Reply, export_pipeline_component,
+    failure, field, number, reply, text, verb,
 };
 
 thread_local! {
@@ -27,8 +27,8 @@ impl Component for Pricing {
     const OPERATIONS: &'static [&'static str] = &["price"];
 
     fn initialize(config: ComponentConfig) -> Result<(), ComponentError> {
-        let list = String::from_utf8_lossy(config.config_data.as_deref().unwrap_or_default())
-            .into_owned();
+        let list =
+            String::from_utf8_lossy(config.config_data.as_deref().unwrap_or_default()).into_owned();
         let mut prices = Vec::new();
         for entry in list.split_whitespace() {
             let parsed = entry

@@ -63,14 +63,20 @@ impl Component for Validator {
                 match problem(&body) {
                     None => {
                         host_messaging::send(&id(LEDGER), body.as_bytes()).map_err(|e| {
-                            failure(format!("cannot forward to the ledger: {}", messaging_error(&e)))
+                            failure(format!(
+                                "cannot forward to the ledger: {}",
+                                messaging_error(&e)
+                            ))
                         })?;
                         VALID.set(VALID.get() + 1);
                     }
                     Some(reason) => {
                         let order_id = field(&body, "id").unwrap_or("?");
                         let outcome = format!("rejected id={order_id} reason={reason}");
-                        log(LogLevel::Warn, &format!("order {order_id} rejected: {reason}"));
+                        log(
+                            LogLevel::Warn,
+                            &format!("order {order_id} rejected: {reason}"),
+                        );
                         let targets: Vec<_> = OUTCOME_LISTENERS.iter().map(|t| id(t)).collect();
                         host_messaging::broadcast(&targets, outcome.as_bytes()).map_err(|e| {
                             failure(format!("cannot report {order_id}: {}", messaging_error(&e)))

@@ -49,10 +49,7 @@ pub async fn inspect(args: InspectArgs) -> Outcome {
     println!("  description: {}", metadata.description);
     println!("  author: {}", metadata.author);
     println!("  license: {}", metadata.license);
-    println!(
-        "  operations: {}",
-        metadata.supported_operations.join(", ")
-    );
+    println!("  operations: {}", metadata.supported_operations.join(", "));
     println!("  stateful: {}", metadata.stateful);
     Ok(())
 }

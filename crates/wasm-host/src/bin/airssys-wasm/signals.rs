@@ -17,8 +17,7 @@ impl Signals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let terminate =
-                signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+            let terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
             let interrupt =
                 signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C (SIGINT)")?;
             Ok(Self {

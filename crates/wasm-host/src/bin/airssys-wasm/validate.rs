@@ -58,7 +58,11 @@ fn describe(out: &mut String, entry: &ComponentEntry, component: &LoadedComponen
     let _ = writeln!(
         out,
         "  imports: {} (+ {} wasi interfaces)",
-        if airssys.is_empty() { "-".to_owned() } else { airssys.join(", ") },
+        if airssys.is_empty() {
+            "-".to_owned()
+        } else {
+            airssys.join(", ")
+        },
         wasi.len()
     );
     let _ = writeln!(out, "  grants: {}", grants_text(&entry.grants));
