@@ -11,7 +11,6 @@ use crate::summary::{Counter, Tally};
 #[derive(Debug)]
 pub struct System {
     pub host: Host,
-    pub manifest: Manifest,
     counter: Counter,
 }
 
@@ -41,11 +40,7 @@ impl System {
             components = manifest.components().len(),
             "system started"
         );
-        Ok(Self {
-            host,
-            manifest,
-            counter,
-        })
+        Ok(Self { host, counter })
     }
 
     /// Stops gracefully (every component's `shutdown`, storage closed) and returns what the
