@@ -1,8 +1,10 @@
 //! Project automation: `cargo xtask <command>`.
 //!
 //! - `fixtures`: build the guest components into `fixtures/out` with their index;
-//! - `test`: fixtures, the layer rule, cargo-deny, then every test of the workspace, then check
-//!   every fixture is used;
+//! - `examples`: build the example system's components into `examples/out`;
+//! - `demo`: build the examples and run the order pipeline with the `airssys-wasm` command;
+//! - `test`: fixtures and examples, the layer rule, cargo-deny, then every test of the
+//!   workspace, then check every fixture is used;
 //! - `deny`: the offline cargo-deny checks (bans, licences, sources) and a self-test of the
 //!   wasmtime ban;
 //! - `layers`: the dependency edges between our crates;
@@ -10,7 +12,9 @@
 //! - `bench`: the release benchmarks, printing medians and ratios.
 
 mod deny;
+mod examples;
 mod fixtures;
+mod guests;
 mod layers;
 mod run;
 mod tools;
@@ -29,8 +33,12 @@ struct Cli {
 enum Command {
     /// Build the guest fixtures into fixtures/out and write their index.
     Fixtures,
-    /// Build the fixtures, check the layers and cargo-deny, run every test of the workspace,
-    /// check every fixture is used.
+    /// Build the example components into examples/out.
+    Examples,
+    /// Build the examples and run the order-pipeline demo to completion, with a summary.
+    Demo,
+    /// Build the fixtures and examples, check the layers and cargo-deny, run every test of the
+    /// workspace, check every fixture is used.
     Test {
         /// Extra arguments for `cargo test`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -49,6 +57,8 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Fixtures => fixtures::build().map(|_| ()),
+        Command::Examples => examples::build(),
+        Command::Demo => examples::demo(),
         Command::Test { args } => test(&args),
         Command::Deny => deny::check(),
         Command::Layers => layers::check_workspace(),
@@ -59,6 +69,8 @@ fn main() -> Result<()> {
 
 fn test(args: &[String]) -> Result<()> {
     let built = fixtures::build()?;
+    // The CLI tests run the example system.
+    examples::build()?;
     layers::check_workspace()?;
     deny::check()?;
     let mut cmd = vec!["test", "--workspace"];

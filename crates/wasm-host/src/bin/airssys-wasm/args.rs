@@ -1,0 +1,99 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::payload::Message;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "airssys-wasm",
+    version,
+    about = "Run WebAssembly components as isolated, supervised actors",
+    after_help = "Exit codes: 0 success, 64 usage error, 65 invalid input (manifest, component, \
+                  component id, payload file), 70 runtime failure.\n\
+                  Logs go to standard error; the level comes from RUST_LOG (default: info)."
+)]
+pub struct Cli {
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the system of a manifest and run it until Ctrl-C, SIGTERM or idle.
+    Run(RunArgs),
+    /// Start the system, make one request, print the reply, stop.
+    Call(CallArgs),
+    /// Check a manifest and every component it names, without running anything.
+    Validate(ValidateArgs),
+    /// Print a component's imports, exports and metadata.
+    Inspect(InspectArgs),
+}
+
+/// Options shared by the commands that start a system.
+#[derive(Debug, Args)]
+pub struct SystemArgs {
+    /// The manifest (TOML).
+    pub manifest: PathBuf,
+    /// Use this storage database file instead of the manifest's `[host] storage`.
+    #[arg(long, value_name = "FILE")]
+    pub storage: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub system: SystemArgs,
+    /// Send a message once started: `<component-id>=<payload>`; `@<file>` as payload sends
+    /// the file's contents. Repeatable, sent in order.
+    #[arg(long, value_name = "ID=PAYLOAD")]
+    pub send: Vec<Message>,
+    /// Make a request once started and print its reply: `<component-id>=<payload>`.
+    /// Repeatable, made in order after the sends.
+    #[arg(long, value_name = "ID=PAYLOAD")]
+    pub request: Vec<Message>,
+    /// Stop when nothing is left to do (no message queued or in a call, no request pending).
+    #[arg(long)]
+    pub exit_when_idle: bool,
+    /// With --exit-when-idle: once idle, make this request and print its reply in the summary
+    /// (for example a component's totals). Repeatable.
+    #[arg(long, value_name = "ID=PAYLOAD", requires = "exit_when_idle")]
+    pub report: Vec<Message>,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    #[command(flatten)]
+    pub system: SystemArgs,
+    /// The component to ask.
+    pub component: String,
+    /// The request payload; `@<file>` sends the file's contents.
+    pub payload: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The manifest (TOML).
+    pub manifest: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The component file.
+    pub component: PathBuf,
+}

@@ -1,0 +1,77 @@
+//! `airssys-wasm`: run a system of WebAssembly components described by a TOML manifest.
+//!
+//! - `run <manifest>`: start the system and run until Ctrl-C, SIGTERM or (with
+//!   `--exit-when-idle`) until nothing is left to do; print a summary;
+//! - `call <manifest> <component-id> <payload>`: start, make one request, print the reply;
+//! - `validate <manifest>`: check the manifest and every component it names;
+//! - `inspect <file.wasm>`: print a component's imports, exports and metadata.
+//!
+//! Logs go to standard error (`tracing`, level from `RUST_LOG`, `info` by default); replies and
+//! summaries go to standard output. Exit codes (from BSD's sysexits): 0 success, 64 usage
+//! error, 65 invalid input (manifest, component file, unknown component id, payload file),
+//! 70 runtime failure (start, request, shutdown).
+
+mod args;
+mod call;
+mod exit;
+mod inspect;
+mod logging;
+mod payload;
+mod run;
+mod signals;
+mod summary;
+mod system;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::exit::Failure;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version are successes; anything else is a usage error.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    if let Err(e) = logging::init(cli.log_format) {
+        eprintln!("airssys-wasm: cannot set up logging: {e:#}");
+        return ExitCode::from(exit::RUNTIME);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("airssys-wasm: cannot start the tokio runtime: {e}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Call(args) => call::call(args).await,
+            Command::Validate(args) => validate::validate(args).await,
+            Command::Inspect(args) => inspect::inspect(args).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => report(&failure),
+    }
+}
+
+fn report(failure: &Failure) -> ExitCode {
+    eprintln!("airssys-wasm: error: {:#}", failure.error());
+    ExitCode::from(failure.code())
+}

@@ -1,0 +1,119 @@
+//! What happened while a system ran: counted from its event stream (nothing is sampled, a
+//! lagging subscriber says how many events it lost) and from the system's counters.
+
+use std::fmt::Write as _;
+
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+use wasm_host::{Events, SystemEvent};
+
+/// Counts of the events that matter to an operator.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// Component instances started (first starts and restarts).
+    pub started: u64,
+    /// Instances that failed (trap, limit, timeout, unhealthy).
+    pub failures: u64,
+    /// Restarts by supervisors.
+    pub restarts: u64,
+    /// Capability checks that refused a call.
+    pub denials: u64,
+    /// Messages that could not be handled.
+    pub dead_letters: u64,
+    /// Groups that gave up after too many restarts.
+    pub groups_failed: u64,
+    /// Events lost because the counter lagged behind.
+    pub lost: u64,
+}
+
+impl Tally {
+    fn add(&mut self, event: &SystemEvent) {
+        match event {
+            SystemEvent::Started { .. } => self.started += 1,
+            SystemEvent::Failed { id, reason } => {
+                self.failures += 1;
+                tracing::warn!(target: "airssys::cli", component = %id, %reason, "component failed");
+            }
+            SystemEvent::Restarted { id, attempt } => {
+                self.restarts += 1;
+                tracing::info!(target: "airssys::cli", component = %id, attempt, "component restarted");
+            }
+            SystemEvent::CapabilityDenied { .. } => self.denials += 1,
+            SystemEvent::DeadLetter { target, reason, .. } => {
+                self.dead_letters += 1;
+                tracing::warn!(target: "airssys::cli", component = %target, %reason, "dead letter");
+            }
+            SystemEvent::GroupFailed { group, reason } => {
+                self.groups_failed += 1;
+                tracing::error!(target: "airssys::cli", %group, %reason, "supervision group gave up");
+            }
+            SystemEvent::Stopped { .. } => {}
+        }
+    }
+}
+
+/// A task counting a system's events until it is told to finish.
+#[derive(Debug)]
+pub struct Counter {
+    finish: oneshot::Sender<()>,
+    task: JoinHandle<Tally>,
+}
+
+impl Counter {
+    /// Starts counting `events` (subscribe before starting components to miss nothing).
+    pub fn spawn(events: Events) -> Self {
+        let (finish, finished) = oneshot::channel();
+        let task = tokio::spawn(count(events, finished));
+        Self { finish, task }
+    }
+
+    /// Counts what is still queued, then returns the tally.
+    pub async fn finish(self) -> Tally {
+        let _ = self.finish.send(());
+        self.task.await.unwrap_or_default()
+    }
+}
+
+async fn count(mut events: Events, mut finished: oneshot::Receiver<()>) -> Tally {
+    let mut tally = Tally::default();
+    loop {
+        tokio::select! {
+            biased;
+            event = events.recv() => match event {
+                Ok(event) => tally.add(&event),
+                Err(broadcast::error::RecvError::Lagged(n)) => tally.lost += n,
+                Err(broadcast::error::RecvError::Closed) => return tally,
+            },
+            _ = &mut finished => break,
+        }
+    }
+    loop {
+        match events.try_recv() {
+            Ok(event) => tally.add(&event),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => tally.lost += n,
+            Err(_) => return tally,
+        }
+    }
+}
+
+/// The summary printed when a system stops: `key: value` lines.
+pub fn render(stopped_by: &str, tally: &Tally, stats: &wasm_host::SystemStats) -> String {
+    let mut out = String::from("summary:\n");
+    let lines: [(&str, String); 11] = [
+        ("stopped by", stopped_by.to_owned()),
+        ("messages handled", stats.messages_handled.to_string()),
+        ("callbacks handled", stats.callbacks_handled.to_string()),
+        ("requests answered", stats.requests_answered.to_string()),
+        ("instances started", tally.started.to_string()),
+        ("failures", tally.failures.to_string()),
+        ("restarts", tally.restarts.to_string()),
+        ("capability denials", tally.denials.to_string()),
+        ("dead letters", tally.dead_letters.to_string()),
+        ("groups failed", tally.groups_failed.to_string()),
+        ("events lost", tally.lost.to_string()),
+    ];
+    for (key, value) in lines {
+        let _ = writeln!(out, "  {key}: {value}");
+    }
+    out
+}

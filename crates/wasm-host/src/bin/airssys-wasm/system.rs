@@ -1,0 +1,58 @@
+//! Starting the system of a manifest and stopping it, for `run` and `call`.
+
+use anyhow::Context;
+use wasm_host::{Host, Manifest};
+
+use crate::args::SystemArgs;
+use crate::exit::{Failure, from_host, runtime};
+use crate::summary::{Counter, Tally};
+
+/// A started system with its event counter.
+#[derive(Debug)]
+pub struct System {
+    pub host: Host,
+    counter: Counter,
+}
+
+/// Reads and checks the manifest (nothing runs if it is invalid).
+pub fn manifest(args: &SystemArgs) -> Result<Manifest, Failure> {
+    Manifest::from_file(&args.manifest).map_err(from_host)
+}
+
+impl System {
+    /// Builds the host from the manifest's `[host]` section (and `--storage`), then starts
+    /// every component. If a component fails to start, what started is shut down.
+    pub async fn start(args: &SystemArgs, manifest: Manifest) -> Result<Self, Failure> {
+        let mut builder = Host::builder().manifest_defaults(&manifest);
+        if let Some(file) = &args.storage {
+            builder = builder.storage_file(file);
+        }
+        let host = builder.build().map_err(from_host)?;
+        let counter = Counter::spawn(host.events());
+        if let Err(e) = host.load(&manifest).await {
+            let _ = host.shutdown().await;
+            let _ = counter.finish().await;
+            return Err(from_host(e));
+        }
+        tracing::info!(
+            target: "airssys::cli",
+            manifest = %manifest.file().display(),
+            components = manifest.components().len(),
+            "system started"
+        );
+        Ok(Self { host, counter })
+    }
+
+    /// Stops gracefully (every component's `shutdown`, storage closed) and returns what the
+    /// event counter saw.
+    pub async fn stop(self) -> Result<(Tally, wasm_host::SystemStats), Failure> {
+        let shutdown = self.host.shutdown().await;
+        let stats = self.host.stats();
+        let tally = self.counter.finish().await;
+        shutdown
+            .context("the system did not shut down cleanly")
+            .map_err(runtime)?;
+        tracing::info!(target: "airssys::cli", "system stopped");
+        Ok((tally, stats))
+    }
+}

@@ -1,0 +1,213 @@
+//! [`HostBuilder`]: engine settings, storage location, defaults.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasm_actor::{ActorSystem, SystemConfig};
+use wasm_core::{ResourceLimits, StorageBackend};
+use wasm_runtime::{EngineConfig, MemoryStorage, PoolingConfig, WasmEngine};
+
+use crate::host::Host;
+use crate::manifest::{Manifest, StorageLocation};
+use crate::storage::RedbStorage;
+
+/// Where a host keeps component storage.
+#[derive(Debug, Clone)]
+enum StorageChoice {
+    Memory,
+    File(PathBuf),
+    Backend(Arc<dyn StorageBackend>),
+}
+
+/// Builds a [`Host`]: engine settings, storage, defaults for limits and mailboxes.
+///
+/// Defaults: the engine's defaults (pooling allocator, 5 ms epoch tick, no fuel, no disk
+/// cache), storage in memory, [`ResourceLimits::default`], mailboxes of 1024 messages, no
+/// health polling, one second for each component's `shutdown`, requests from the host time
+/// out after 5 seconds.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use wasm_host::{Host, ResourceLimits};
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), wasm_host::Error> {
+/// let host = Host::builder()
+///     .fuel(true)
+///     .default_limits(ResourceLimits { max_fuel: Some(10_000_000), ..Default::default() })
+///     .mailbox_capacity(64)
+///     .shutdown_deadline(Duration::from_millis(500))
+///     .memory_storage()
+///     .build()?;
+/// assert!(host.components().is_empty());
+/// host.shutdown().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct HostBuilder {
+    engine: EngineConfig,
+    storage: StorageChoice,
+    limits: ResourceLimits,
+    system: SystemConfig,
+    request_timeout: Duration,
+}
+
+impl Default for HostBuilder {
+    fn default() -> Self {
+        Self {
+            engine: EngineConfig::default(),
+            storage: StorageChoice::Memory,
+            limits: ResourceLimits::default(),
+            system: SystemConfig::default(),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl HostBuilder {
+    /// A builder with the defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces every engine setting at once.
+    pub fn engine_config(mut self, config: EngineConfig) -> Self {
+        self.engine = config;
+        self
+    }
+
+    /// Sizes the pooling instance allocator, or turns it off with `None`.
+    pub fn pooling(mut self, pooling: Option<PoolingConfig>) -> Self {
+        self.engine.pooling = pooling;
+        self
+    }
+
+    /// Meters fuel, so `max_fuel` limits apply.
+    pub fn fuel(mut self, on: bool) -> Self {
+        self.engine.fuel = on;
+        self
+    }
+
+    /// Caches compiled components in this directory, so a restart skips compilation.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.engine.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// How often the epoch advances: the granularity of CPU deadlines.
+    pub fn epoch_tick(mut self, tick: Duration) -> Self {
+        self.engine.epoch_tick = tick;
+        self
+    }
+
+    /// Keeps storage in a redb database file (created if absent); it survives restarts.
+    pub fn storage_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.storage = StorageChoice::File(path.into());
+        self
+    }
+
+    /// Keeps storage in memory (the default): nothing survives the host.
+    pub fn memory_storage(mut self) -> Self {
+        self.storage = StorageChoice::Memory;
+        self
+    }
+
+    /// Uses a storage backend of the embedder's.
+    pub fn storage_backend(mut self, backend: Arc<dyn StorageBackend>) -> Self {
+        self.storage = StorageChoice::Backend(backend);
+        self
+    }
+
+    /// Limits of components whose spec or manifest entry sets none.
+    pub fn default_limits(mut self, limits: ResourceLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Mailbox capacity of components that set none.
+    pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
+        self.system.mailbox_capacity = capacity;
+        self
+    }
+
+    /// How often each component's `health` export is polled; `None` for never.
+    pub fn health_interval(mut self, interval: Option<Duration>) -> Self {
+        self.system.health_interval = interval;
+        self
+    }
+
+    /// How long each component's `shutdown` export may take when it is stopped.
+    pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
+        self.system.shutdown_deadline = deadline;
+        self
+    }
+
+    /// The timeout of [`Host::request`].
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Applies a manifest's `[host]` section (storage, default limits, mailbox, health
+    /// interval, shutdown deadline, request timeout) and turns fuel metering on if any limit
+    /// in the manifest sets fuel. Settings the section leaves out keep their current value.
+    pub fn manifest_defaults(mut self, manifest: &Manifest) -> Self {
+        let host = manifest.host();
+        match &host.storage {
+            Some(StorageLocation::Memory) => self.storage = StorageChoice::Memory,
+            Some(StorageLocation::File(path)) => self.storage = StorageChoice::File(path.clone()),
+            None => {}
+        }
+        self.limits = host.limits.apply(self.limits);
+        if let Some(mailbox) = host.mailbox {
+            self.system.mailbox_capacity = mailbox;
+        }
+        if host.health_interval.is_some() {
+            self.system.health_interval = host.health_interval;
+        }
+        if let Some(deadline) = host.shutdown_deadline {
+            self.system.shutdown_deadline = deadline;
+        }
+        if let Some(timeout) = host.request_timeout {
+            self.request_timeout = timeout;
+        }
+        if manifest.uses_fuel() {
+            self.engine.fuel = true;
+        }
+        self
+    }
+
+    /// Builds the engine, opens the storage and starts an empty system.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Runtime`] if the engine settings are rejected, [`crate::Error::Storage`]
+    /// if the database file cannot be opened.
+    ///
+    /// # Panics
+    ///
+    /// If called outside a tokio runtime (the system starts a task for request deadlines).
+    pub fn build(self) -> crate::Result<Host> {
+        let engine = WasmEngine::new(self.engine)?;
+        let (storage, redb): (Arc<dyn StorageBackend>, Option<Arc<RedbStorage>>) =
+            match self.storage {
+                StorageChoice::Memory => (Arc::new(MemoryStorage::new()), None),
+                StorageChoice::Backend(backend) => (backend, None),
+                StorageChoice::File(path) => {
+                    let redb = Arc::new(RedbStorage::open(path)?);
+                    (redb.clone(), Some(redb))
+                }
+            };
+        let system = ActorSystem::new(engine, storage.clone(), self.system);
+        Ok(Host::new(
+            system,
+            storage,
+            redb,
+            self.limits,
+            self.request_timeout,
+        ))
+    }
+}

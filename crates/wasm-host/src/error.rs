@@ -1,0 +1,114 @@
+//! The error type of the facade.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use wasm_runtime::BoxError;
+
+/// What is wrong with a manifest entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestErrorKind {
+    /// The text is not valid TOML.
+    Syntax,
+    /// A key the format does not know.
+    UnknownKey,
+    /// A required key is absent.
+    MissingKey,
+    /// A value of the wrong type.
+    Type,
+    /// A value outside the allowed set or range (an unknown enum name, a zero size).
+    InvalidValue,
+    /// A malformed component id.
+    InvalidId,
+    /// A target pattern that is malformed or cannot match any component id.
+    InvalidPattern,
+    /// Two components with the same id, or two groups with the same name.
+    Duplicate,
+    /// A group names a component the manifest does not define.
+    UnknownComponent,
+    /// A component is a member of two groups.
+    InTwoGroups,
+    /// The `.wasm` file (or a preopened directory) does not exist.
+    MissingFile,
+    /// The file exists but is not a usable component.
+    InvalidComponent,
+}
+
+impl ManifestErrorKind {
+    /// A short name of the kind (`syntax`, `unknown-key`, ...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Syntax => "syntax",
+            Self::UnknownKey => "unknown-key",
+            Self::MissingKey => "missing-key",
+            Self::Type => "type",
+            Self::InvalidValue => "invalid-value",
+            Self::InvalidId => "invalid-id",
+            Self::InvalidPattern => "invalid-pattern",
+            Self::Duplicate => "duplicate",
+            Self::UnknownComponent => "unknown-component",
+            Self::InTwoGroups => "in-two-groups",
+            Self::MissingFile => "missing-file",
+            Self::InvalidComponent => "invalid-component",
+        }
+    }
+}
+
+impl fmt::Display for ManifestErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything that can go wrong in the facade.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A manifest is invalid. `line` and `column` count from 1.
+    #[error("{}:{line}:{column}: `{key}`: {message}", file.display())]
+    Manifest {
+        /// The manifest file (or the label given to [`crate::Manifest::parse`]).
+        file: PathBuf,
+        /// The line of the offending key or value.
+        line: usize,
+        /// The column of the offending key or value.
+        column: usize,
+        /// The offending key, as a dotted path (`components.limits.max_fuel`).
+        key: String,
+        /// What is wrong, in short.
+        kind: ManifestErrorKind,
+        /// What is wrong, naming the offending value.
+        message: String,
+        /// The underlying error, if any (a load failure of the component).
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A manifest file could not be read.
+    #[error("cannot read manifest {}", path.display())]
+    ReadManifest {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The storage database could not be opened, read or written.
+    #[error("storage {}: {detail}", path.display())]
+    Storage {
+        /// The database file.
+        path: PathBuf,
+        /// What failed.
+        detail: String,
+        /// The database error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The wasm runtime failed (engine settings, loading a component).
+    #[error(transparent)]
+    Runtime(#[from] wasm_runtime::Error),
+    /// The actor layer failed (starting a component, delivering a message, a request).
+    #[error(transparent)]
+    Actor(#[from] wasm_actor::Error),
+}
+
+/// A `Result` whose error defaults to this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,395 @@
+//! From the manifest as written to the validated model: every value checked, every error at
+//! its position.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+use wasm_actor::{Intensity, RestartPolicy, Strategy};
+use wasm_core::{ComponentId, StorageQuota};
+use wasm_security::{
+    FilesystemGrant, FsAccess, Grants, IdPattern, MessagingAction, MessagingGrant, NetworkGrant,
+    StorageGrant,
+};
+
+use super::raw::{
+    RawComponent, RawFsMode, RawGroup, RawHost, RawLimits, RawManifest, RawRestart, RawStrategy,
+};
+use super::source::{Source, manifest_error};
+use super::{
+    ComponentEntry, GroupEntry, HostSection, LimitOverrides, MEMORY_STORAGE, StorageLocation,
+};
+use crate::error::{ManifestErrorKind as Kind, Result};
+
+type Built = (HostSection, Vec<ComponentEntry>, Vec<GroupEntry>);
+
+pub(crate) fn build(source: &Source<'_>, dir: &Path, raw: RawManifest) -> Result<Built> {
+    let host = host(source, dir, raw.host)?;
+    let mut components: Vec<ComponentEntry> = Vec::with_capacity(raw.components.len());
+    for (i, entry) in raw.components.into_iter().enumerate() {
+        let entry = component(source, dir, i, entry.into_inner())?;
+        if let Some(first) = components.iter().find(|c| c.id == entry.id) {
+            return Err(manifest_error(
+                source.file,
+                entry.at,
+                format!("components[{i}].id"),
+                Kind::Duplicate,
+                format!(
+                    "duplicate component id `{}` (first defined at line {})",
+                    entry.id, first.at.line
+                ),
+            ));
+        }
+        components.push(entry);
+    }
+    let mut groups: Vec<GroupEntry> = Vec::with_capacity(raw.groups.len());
+    let mut member_of: HashMap<ComponentId, String> = HashMap::new();
+    for (g, raw_group) in raw.groups.into_iter().enumerate() {
+        let raw_group = raw_group.into_inner();
+        let name_span = raw_group.name.span();
+        let group = group(source, g, raw_group, &components, &mut member_of)?;
+        if groups.iter().any(|other| other.name == group.name) {
+            return Err(source.error(
+                name_span,
+                format!("groups[{g}].name"),
+                Kind::Duplicate,
+                format!("duplicate group name `{}`", group.name),
+            ));
+        }
+        groups.push(group);
+    }
+    Ok((host, components, groups))
+}
+
+fn positive(source: &Source<'_>, key: &str, value: &Spanned<u64>) -> Result<u64> {
+    if *value.get_ref() == 0 {
+        return Err(source.error(
+            value.span(),
+            key,
+            Kind::InvalidValue,
+            format!("`{key}` must be greater than 0"),
+        ));
+    }
+    Ok(*value.get_ref())
+}
+
+fn size(source: &Source<'_>, key: &str, value: &Spanned<u64>) -> Result<usize> {
+    let n = positive(source, key, value)?;
+    usize::try_from(n).map_err(|_| {
+        source.error(
+            value.span(),
+            key,
+            Kind::InvalidValue,
+            format!("`{key}` = {n} is too large"),
+        )
+    })
+}
+
+fn millis(
+    source: &Source<'_>,
+    key: &str,
+    value: &Option<Spanned<u64>>,
+) -> Result<Option<Duration>> {
+    value
+        .as_ref()
+        .map(|v| positive(source, key, v).map(Duration::from_millis))
+        .transpose()
+}
+
+fn host(source: &Source<'_>, dir: &Path, raw: RawHost) -> Result<HostSection> {
+    let storage = match raw.storage {
+        None => None,
+        Some(s) if s.get_ref() == MEMORY_STORAGE => Some(StorageLocation::Memory),
+        Some(s) if s.get_ref().trim().is_empty() => {
+            return Err(source.error(
+                s.span(),
+                "host.storage",
+                Kind::InvalidValue,
+                format!("`host.storage` must be a file path or `{MEMORY_STORAGE}`"),
+            ));
+        }
+        Some(s) => Some(StorageLocation::File(dir.join(s.get_ref()))),
+    };
+    Ok(HostSection {
+        storage,
+        mailbox: raw
+            .mailbox
+            .as_ref()
+            .map(|m| size(source, "host.mailbox", m))
+            .transpose()?,
+        health_interval: millis(source, "host.health_interval_ms", &raw.health_interval_ms)?,
+        shutdown_deadline: millis(
+            source,
+            "host.shutdown_deadline_ms",
+            &raw.shutdown_deadline_ms,
+        )?,
+        request_timeout: millis(source, "host.request_timeout_ms", &raw.request_timeout_ms)?,
+        limits: limits(source, "host.limits", raw.limits)?,
+    })
+}
+
+fn limits(source: &Source<'_>, prefix: &str, raw: Option<RawLimits>) -> Result<LimitOverrides> {
+    let Some(raw) = raw else {
+        return Ok(LimitOverrides::default());
+    };
+    let check = |name: &str, v: &Option<Spanned<u64>>| {
+        v.as_ref()
+            .map(|v| positive(source, &format!("{prefix}.{name}"), v))
+            .transpose()
+    };
+    Ok(LimitOverrides {
+        max_memory_bytes: check("max_memory_bytes", &raw.max_memory_bytes)?,
+        max_execution_time_ms: check("max_execution_time_ms", &raw.max_execution_time_ms)?,
+        max_wall_time_ms: check("max_wall_time_ms", &raw.max_wall_time_ms)?,
+        max_fuel: check("max_fuel", &raw.max_fuel)?,
+    })
+}
+
+fn component_id(source: &Source<'_>, key: &str, text: &Spanned<String>) -> Result<ComponentId> {
+    text.get_ref().parse().map_err(|e: wasm_core::Error| {
+        source.error(text.span(), key, Kind::InvalidId, e.to_string())
+    })
+}
+
+fn component(
+    source: &Source<'_>,
+    dir: &Path,
+    i: usize,
+    raw: RawComponent,
+) -> Result<ComponentEntry> {
+    let key = |k: &str| format!("components[{i}].{k}");
+    let id = component_id(source, &key("id"), &raw.id)?;
+    if raw.path.get_ref().trim().is_empty() {
+        return Err(source.error(
+            raw.path.span(),
+            key("path"),
+            Kind::InvalidValue,
+            format!("the `path` of {id} is empty"),
+        ));
+    }
+    let caps = raw.capabilities;
+    let mut grants = Grants::none();
+    if let Some(messaging) = caps.messaging {
+        for (action, name, patterns) in [
+            (MessagingAction::Send, "send", messaging.send),
+            (MessagingAction::Request, "request", messaging.request),
+            (MessagingAction::Broadcast, "broadcast", messaging.broadcast),
+        ] {
+            for pattern in patterns {
+                let k = key(&format!("capabilities.messaging.{name}"));
+                target_pattern(source, &k, &pattern)?;
+                grants.messaging.push(MessagingGrant {
+                    actions: vec![action],
+                    targets: pattern.into_inner(),
+                });
+            }
+        }
+    }
+    if let Some(storage) = caps.storage {
+        let default = StorageQuota::default();
+        let quota = |name: &str, v: &Option<Spanned<u64>>, d: u64| {
+            v.as_ref().map_or(Ok(d), |v| {
+                positive(source, &key(&format!("capabilities.storage.{name}")), v)
+            })
+        };
+        grants.storage = Some(StorageGrant {
+            read: storage.read,
+            write: storage.write,
+            delete: storage.delete,
+            quota: StorageQuota {
+                max_bytes: quota("quota_bytes", &storage.quota_bytes, default.max_bytes)?,
+                max_keys: quota("quota_keys", &storage.quota_keys, default.max_keys)?,
+            },
+        });
+    }
+    for (j, preopen) in caps.filesystem.into_iter().enumerate() {
+        let guest = preopen.guest.get_ref();
+        if !guest.starts_with('/') {
+            return Err(source.error(
+                preopen.guest.span(),
+                key(&format!("capabilities.filesystem[{j}].guest")),
+                Kind::InvalidValue,
+                format!("guest path `{guest}` must be absolute (start with `/`)"),
+            ));
+        }
+        grants.filesystem.push(FilesystemGrant {
+            host_path: dir.join(preopen.host.get_ref()),
+            guest_path: guest.clone(),
+            access: match preopen.mode {
+                RawFsMode::Read => FsAccess::Read,
+                RawFsMode::ReadWrite => FsAccess::ReadWrite,
+            },
+        });
+    }
+    if let Some(network) = caps.network {
+        for host in network.hosts {
+            grants.network.push(network_host(
+                source,
+                &key("capabilities.network.hosts"),
+                &host,
+            )?);
+        }
+    }
+    grants.env = raw.env.into_iter().collect();
+    Ok(ComponentEntry {
+        id,
+        path: dir.join(raw.path.get_ref()),
+        grants,
+        limits: limits(source, &key("limits"), raw.limits)?,
+        config_data: raw.config.map(String::into_bytes),
+        mailbox: raw
+            .mailbox
+            .as_ref()
+            .map(|m| size(source, &key("mailbox"), m))
+            .transpose()?,
+        restart: match raw.restart {
+            None | Some(RawRestart::Permanent) => RestartPolicy::Permanent,
+            Some(RawRestart::Transient) => RestartPolicy::Transient,
+            Some(RawRestart::Temporary) => RestartPolicy::Temporary,
+        },
+        path_at: source.position(raw.path.span().start),
+        at: source.position(raw.id.span().start),
+    })
+}
+
+fn target_pattern(source: &Source<'_>, key: &str, pattern: &Spanned<String>) -> Result<()> {
+    let text = pattern.get_ref();
+    let parsed = IdPattern::parse(text)
+        .map_err(|e| source.error(pattern.span(), key, Kind::InvalidPattern, e.to_string()))?;
+    if !parsed.can_match_component_id() {
+        return Err(source.error(
+            pattern.span(),
+            key,
+            Kind::InvalidPattern,
+            wasm_security::Error::NeverMatches {
+                pattern: text.clone(),
+            }
+            .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// `*`, `*:port`, an IP address, or `ip:port` (`[v6]:port`).
+fn network_host(source: &Source<'_>, key: &str, host: &Spanned<String>) -> Result<NetworkGrant> {
+    let text = host.get_ref().trim();
+    let bad = |why: &str| {
+        source.error(
+            host.span(),
+            key,
+            Kind::InvalidValue,
+            format!("invalid network host `{text}`: {why}"),
+        )
+    };
+    if text == "*" {
+        return Ok(NetworkGrant {
+            host: "*".into(),
+            port: None,
+        });
+    }
+    if let Some(port) = text.strip_prefix("*:") {
+        let port = port
+            .parse()
+            .map_err(|_| bad("the port must be a number from 0 to 65535"))?;
+        return Ok(NetworkGrant {
+            host: "*".into(),
+            port: Some(port),
+        });
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(NetworkGrant {
+            host: addr.ip().to_string(),
+            port: Some(addr.port()),
+        });
+    }
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(NetworkGrant {
+            host: ip.to_string(),
+            port: None,
+        });
+    }
+    Err(bad("expected `*`, `*:port`, an IP address or `ip:port`"))
+}
+
+fn group(
+    source: &Source<'_>,
+    g: usize,
+    raw: RawGroup,
+    components: &[ComponentEntry],
+    member_of: &mut HashMap<ComponentId, String>,
+) -> Result<GroupEntry> {
+    let key = |k: &str| format!("groups[{g}].{k}");
+    let name = raw.name.get_ref().trim().to_owned();
+    if name.is_empty() {
+        return Err(source.error(
+            raw.name.span(),
+            key("name"),
+            Kind::InvalidValue,
+            "a group name must not be empty",
+        ));
+    }
+    if raw.members.get_ref().is_empty() {
+        return Err(source.error(
+            raw.members.span(),
+            key("members"),
+            Kind::InvalidValue,
+            format!("group `{name}` has no members"),
+        ));
+    }
+    let mut members = Vec::new();
+    for member in raw.members.get_ref() {
+        let id = component_id(source, &key("members"), member)?;
+        if !components.iter().any(|c| c.id == id) {
+            return Err(source.error(
+                member.span(),
+                key("members"),
+                Kind::UnknownComponent,
+                format!("group `{name}` names `{id}`, which no `[[components]]` entry defines"),
+            ));
+        }
+        if let Some(other) = member_of.insert(id.clone(), name.clone()) {
+            let (kind, message) = if other == name {
+                (
+                    Kind::Duplicate,
+                    format!("group `{name}` lists `{id}` twice"),
+                )
+            } else {
+                (
+                    Kind::InTwoGroups,
+                    format!(
+                        "`{id}` is already a member of group `{other}`; a component belongs to one group"
+                    ),
+                )
+            };
+            return Err(source.error(member.span(), key("members"), kind, message));
+        }
+        members.push(id);
+    }
+    let default = Intensity::default();
+    let intensity = match raw.intensity {
+        None => default,
+        Some(i) => Intensity {
+            max_restarts: i.max_restarts.unwrap_or(default.max_restarts),
+            window: millis(source, &key("intensity.window_ms"), &i.window_ms)?
+                .unwrap_or(default.window),
+            backoff_base: i
+                .backoff_base_ms
+                .map_or(default.backoff_base, Duration::from_millis),
+            backoff_max: i
+                .backoff_max_ms
+                .map_or(default.backoff_max, Duration::from_millis),
+        },
+    };
+    Ok(GroupEntry {
+        name,
+        strategy: match raw.strategy {
+            RawStrategy::OneForOne => Strategy::OneForOne,
+            RawStrategy::OneForAll => Strategy::OneForAll,
+            RawStrategy::RestForOne => Strategy::RestForOne,
+        },
+        intensity,
+        members,
+    })
+}

@@ -1,0 +1,362 @@
+//! The TOML manifest that describes a system: parsing (with positions in every error), the
+//! validated model, and the check that every component file loads.
+//!
+//! The format is documented in `docs/manifest.md`.
+
+mod build;
+mod raw;
+mod source;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wasm_actor::{ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy};
+use wasm_core::{ComponentId, ResourceLimits};
+use wasm_runtime::{LoadedComponent, WasmEngine};
+use wasm_security::Grants;
+
+use crate::error::{Error, ManifestErrorKind, Result};
+pub use source::Position;
+use source::{Source, manifest_error};
+
+/// The `storage` value that keeps storage in memory.
+pub const MEMORY_STORAGE: &str = ":memory:";
+
+/// Where the host keeps component storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageLocation {
+    /// In memory: nothing survives the process.
+    Memory,
+    /// A redb database file.
+    File(PathBuf),
+}
+
+/// Limits that override defaults key by key; `None` keeps the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LimitOverrides {
+    /// Overrides [`ResourceLimits::max_memory_bytes`].
+    pub max_memory_bytes: Option<u64>,
+    /// Overrides [`ResourceLimits::max_execution_time_ms`].
+    pub max_execution_time_ms: Option<u64>,
+    /// Overrides [`ResourceLimits::max_wall_time_ms`].
+    pub max_wall_time_ms: Option<u64>,
+    /// Overrides [`ResourceLimits::max_fuel`].
+    pub max_fuel: Option<u64>,
+}
+
+impl LimitOverrides {
+    /// `base` with these overrides applied.
+    pub fn apply(&self, base: ResourceLimits) -> ResourceLimits {
+        ResourceLimits {
+            max_memory_bytes: self.max_memory_bytes.unwrap_or(base.max_memory_bytes),
+            max_execution_time_ms: self
+                .max_execution_time_ms
+                .unwrap_or(base.max_execution_time_ms),
+            max_wall_time_ms: self.max_wall_time_ms.unwrap_or(base.max_wall_time_ms),
+            max_fuel: self.max_fuel.or(base.max_fuel),
+        }
+    }
+
+    /// These overrides, then `other`'s where these set none.
+    pub fn or(&self, other: &LimitOverrides) -> LimitOverrides {
+        LimitOverrides {
+            max_memory_bytes: self.max_memory_bytes.or(other.max_memory_bytes),
+            max_execution_time_ms: self.max_execution_time_ms.or(other.max_execution_time_ms),
+            max_wall_time_ms: self.max_wall_time_ms.or(other.max_wall_time_ms),
+            max_fuel: self.max_fuel.or(other.max_fuel),
+        }
+    }
+}
+
+/// The `[host]` section: system-wide settings and defaults. Every field is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostSection {
+    /// Where storage lives (`storage`), resolved against the manifest's directory.
+    pub storage: Option<StorageLocation>,
+    /// Default mailbox capacity (`mailbox`).
+    pub mailbox: Option<usize>,
+    /// How often components' `health` is polled (`health_interval_ms`).
+    pub health_interval: Option<Duration>,
+    /// How long a component's `shutdown` may take (`shutdown_deadline_ms`).
+    pub shutdown_deadline: Option<Duration>,
+    /// Default timeout of requests the host makes (`request_timeout_ms`).
+    pub request_timeout: Option<Duration>,
+    /// Default limits (`[host.limits]`).
+    pub limits: LimitOverrides,
+}
+
+/// One `[[components]]` entry, validated.
+#[derive(Debug, Clone)]
+pub struct ComponentEntry {
+    /// Its id.
+    pub id: ComponentId,
+    /// The `.wasm` file, resolved against the manifest's directory.
+    pub path: PathBuf,
+    /// What it may do (`[components.capabilities]` and `env`).
+    pub grants: Grants,
+    /// Its limits over the host defaults (`[components.limits]`).
+    pub limits: LimitOverrides,
+    /// The `config-data` passed to `initialize` (`config`).
+    pub config_data: Option<Vec<u8>>,
+    /// Its mailbox capacity (`mailbox`); `None` for the host default.
+    pub mailbox: Option<usize>,
+    /// When it is restarted (`restart`).
+    pub restart: RestartPolicy,
+    /// Where its `path` value is written, for errors found when the file is checked.
+    pub path_at: Position,
+    /// Where its `id` value is written.
+    pub at: Position,
+}
+
+/// One `[[groups]]` entry, validated.
+#[derive(Debug, Clone)]
+pub struct GroupEntry {
+    /// Its name.
+    pub name: String,
+    /// Which members restart when one fails.
+    pub strategy: Strategy,
+    /// Restart limits and backoff.
+    pub intensity: Intensity,
+    /// The members, in start order; each is a component of the manifest.
+    pub members: Vec<ComponentId>,
+}
+
+/// A parsed and validated manifest.
+///
+/// Parsing checks everything that can be checked from the text (keys, types, ids, patterns,
+/// groups); [`Manifest::check`] then loads every component file. Every error is an
+/// [`Error::Manifest`] naming the file, line, column and key.
+///
+/// # Examples
+///
+/// ```
+/// use wasm_host::{Error, Manifest};
+///
+/// let text = r#"
+/// [[components]]
+/// id = "demo/echo/1"
+/// path = "echo.wasm"
+/// "#;
+/// let manifest = Manifest::parse(text, "demo.toml")?;
+/// assert_eq!(manifest.components()[0].id.to_string(), "demo/echo/1");
+///
+/// let err = Manifest::parse("[[components]]\nid = \"demo/echo\"\npath = \"e.wasm\"\n", "bad.toml")
+///     .unwrap_err();
+/// assert!(matches!(err, Error::Manifest { line: 2, column: 6, .. }));
+/// assert!(err.to_string().starts_with("bad.toml:2:6: `components[0].id`"));
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    file: PathBuf,
+    dir: PathBuf,
+    host: HostSection,
+    components: Vec<ComponentEntry>,
+    groups: Vec<GroupEntry>,
+}
+
+impl Manifest {
+    /// Reads and parses a manifest file. Relative paths in it are resolved against its
+    /// directory.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReadManifest`] if the file cannot be read, and as [`Manifest::parse`].
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadManifest {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses manifest text. `file` names it in errors, and its directory is the base of
+    /// relative paths. No component file is read.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Manifest`] for the first problem found: TOML syntax, an unknown key, a value
+    /// of the wrong type or out of range, a malformed id, a pattern that cannot match, a
+    /// duplicate id or group, a group naming an unknown component, a component in two groups.
+    pub fn parse(text: &str, file: impl AsRef<Path>) -> Result<Self> {
+        let file = file.as_ref();
+        let dir = file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let source = Source { file, text };
+        let raw: raw::RawManifest = toml::from_str(text).map_err(|e| source.toml_error(&e))?;
+        let (host, components, groups) = build::build(&source, &dir, raw)?;
+        Ok(Self {
+            file: file.to_owned(),
+            dir,
+            host,
+            components,
+            groups,
+        })
+    }
+
+    /// The file the manifest was read from (or the label given to [`Manifest::parse`]).
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The directory relative paths are resolved against.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The `[host]` section.
+    pub fn host(&self) -> &HostSection {
+        &self.host
+    }
+
+    /// The components, in the order written.
+    pub fn components(&self) -> &[ComponentEntry] {
+        &self.components
+    }
+
+    /// The supervision groups, in the order written.
+    pub fn groups(&self) -> &[GroupEntry] {
+        &self.groups
+    }
+
+    /// A component by id.
+    pub fn component(&self, id: &ComponentId) -> Option<&ComponentEntry> {
+        self.components.iter().find(|c| &c.id == id)
+    }
+
+    /// Whether some component sets a fuel limit (the engine must meter fuel then).
+    pub fn uses_fuel(&self) -> bool {
+        self.host.limits.max_fuel.is_some()
+            || self.components.iter().any(|c| c.limits.max_fuel.is_some())
+    }
+
+    /// Checks what parsing could not: every `.wasm` file exists and loads as a component on
+    /// `engine` (valid, exports the lifecycle, imports only what the host provides), and
+    /// every preopened directory exists. Returns the loaded components, in the order of
+    /// [`Manifest::components`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Manifest`] of kind [`ManifestErrorKind::MissingFile`] or
+    /// [`ManifestErrorKind::InvalidComponent`] at the offending `path` or `host` value.
+    pub fn check(&self, engine: &WasmEngine) -> Result<Vec<LoadedComponent>> {
+        let loader = engine.loader();
+        let mut loaded = Vec::with_capacity(self.components.len());
+        for (i, entry) in self.components.iter().enumerate() {
+            let key = format!("components[{i}].path");
+            if !entry.path.is_file() {
+                return Err(manifest_error(
+                    &self.file,
+                    entry.path_at,
+                    key,
+                    ManifestErrorKind::MissingFile,
+                    format!(
+                        "component file `{}` of {} not found",
+                        entry.path.display(),
+                        entry.id
+                    ),
+                ));
+            }
+            for (j, preopen) in entry.grants.filesystem.iter().enumerate() {
+                if !preopen.host_path.is_dir() {
+                    return Err(manifest_error(
+                        &self.file,
+                        entry.at,
+                        format!("components[{i}].capabilities.filesystem[{j}].host"),
+                        ManifestErrorKind::MissingFile,
+                        format!(
+                            "preopened directory `{}` of {} not found",
+                            preopen.host_path.display(),
+                            entry.id
+                        ),
+                    ));
+                }
+            }
+            let component = loader.load_file(&entry.path).map_err(|e| {
+                let message = format!("{} cannot be loaded: {e}", entry.id);
+                match manifest_error(
+                    &self.file,
+                    entry.path_at,
+                    key,
+                    ManifestErrorKind::InvalidComponent,
+                    message,
+                ) {
+                    Error::Manifest {
+                        file,
+                        line,
+                        column,
+                        key,
+                        kind,
+                        message,
+                        ..
+                    } => Error::Manifest {
+                        file,
+                        line,
+                        column,
+                        key,
+                        kind,
+                        message,
+                        source: Some(Box::new(e)),
+                    },
+                    other => other,
+                }
+            })?;
+            loaded.push(component);
+        }
+        Ok(loaded)
+    }
+
+    /// Checks the manifest ([`Manifest::check`]) and builds the groups to start: the
+    /// manifest's groups, then one single-member group per component in no group (named
+    /// `component:<id>`). Limits are the component's overrides, then `[host.limits]`, then
+    /// `base_limits`; the mailbox is the component's, then `[host] mailbox`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Manifest::check`].
+    pub fn specs(
+        &self,
+        engine: &WasmEngine,
+        base_limits: ResourceLimits,
+    ) -> Result<Vec<GroupSpec>> {
+        let loaded = self.check(engine)?;
+        let mut specs: Vec<Option<ComponentSpec>> = self
+            .components
+            .iter()
+            .zip(loaded)
+            .map(|(entry, component)| {
+                let mut spec = ComponentSpec::new(entry.id.clone(), component)
+                    .with_grants(entry.grants.clone())
+                    .with_limits(entry.limits.or(&self.host.limits).apply(base_limits))
+                    .with_restart(entry.restart);
+                spec.config_data = entry.config_data.clone();
+                spec.mailbox_capacity = entry.mailbox.or(self.host.mailbox);
+                Some(spec)
+            })
+            .collect();
+        let mut take = |id: &ComponentId| {
+            self.components
+                .iter()
+                .position(|c| &c.id == id)
+                .and_then(|i| specs.get_mut(i))
+                .and_then(Option::take)
+        };
+        let mut groups = Vec::new();
+        for group in &self.groups {
+            let mut spec = GroupSpec::new(group.name.clone())
+                .with_strategy(group.strategy)
+                .with_intensity(group.intensity);
+            spec.members = group.members.iter().filter_map(&mut take).collect();
+            groups.push(spec);
+        }
+        for entry in &self.components {
+            if let Some(member) = take(&entry.id) {
+                groups.push(GroupSpec::new(format!("component:{}", entry.id)).with_member(member));
+            }
+        }
+        Ok(groups)
+    }
+}

@@ -1,0 +1,7 @@
+//! Storage backends: [`RedbStorage`] (persistent, the default for files) and the in-memory
+//! [`MemoryStorage`] of the runtime (for tests and hosts that need no persistence).
+
+mod redb;
+
+pub use self::redb::RedbStorage;
+pub use wasm_runtime::MemoryStorage;

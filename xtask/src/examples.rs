@@ -1,0 +1,67 @@
+//! The example system: its components (built like the fixtures, into `examples/out`) and the
+//! demo that runs it with the `airssys-wasm` command.
+
+use std::fs;
+
+use anyhow::{Context, Result};
+
+use crate::guests::{Kind, Workspace};
+use crate::run;
+
+/// The order-pipeline components.
+const EXAMPLES: Workspace = Workspace {
+    label: "example",
+    dir: "examples/components",
+    out: "examples/out",
+    guests: &[
+        ("ingest", Kind::Wasip2),
+        ("validator", Kind::Wasip2),
+        ("pricing", Kind::Wasip2),
+        ("ledger", Kind::Wasip2),
+        ("auditor", Kind::Wasip2),
+        ("discount", Kind::Wasip2),
+    ],
+};
+
+/// The demo's manifest and input batch, relative to the repository root.
+const MANIFEST: &str = "examples/order-pipeline.toml";
+const BATCH: &str = "examples/orders.txt";
+
+/// Builds the example components into `examples/out`.
+pub fn build() -> Result<()> {
+    EXAMPLES.build().map(|_| ())
+}
+
+/// Builds the examples, then runs the order pipeline on a fresh storage file until it is
+/// idle: the command prints the system's log, then a summary with the ledger's totals.
+pub fn demo() -> Result<()> {
+    build()?;
+    let storage = EXAMPLES.out_dir().join("demo.redb");
+    if storage.exists() {
+        fs::remove_file(&storage)
+            .with_context(|| format!("removing the last demo's {}", storage.display()))?;
+    }
+    let storage = storage.to_string_lossy().into_owned();
+    let send = format!("orders/ingest/1=@{BATCH}");
+    run::cargo(&[
+        "run",
+        "--quiet",
+        "--package",
+        "wasm-host",
+        "--bin",
+        "airssys-wasm",
+        "--",
+        "run",
+        MANIFEST,
+        "--storage",
+        &storage,
+        "--send",
+        &send,
+        "--exit-when-idle",
+        "--report",
+        "orders/ledger/1=totals",
+        "--report",
+        "orders/auditor/1=report",
+    ])
+    .context("running the order-pipeline demo")
+}

@@ -1,0 +1,137 @@
+//! Building a workspace of guest components (the fixtures, the examples) into an `out`
+//! directory with an index: wasm32-wasip2 crates are components already; a
+//! wasm32-unknown-unknown crate is a core module turned into a component with `wit-component`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{run, tools};
+
+/// How a guest is built.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Built for wasm32-wasip2: the linker emits a component that imports WASI 0.2.
+    Wasip2,
+    /// Built for wasm32-unknown-unknown and componentized here: no WASI at all.
+    CoreModule,
+}
+
+impl Kind {
+    fn target(self) -> &'static str {
+        match self {
+            Kind::Wasip2 => "wasm32-wasip2",
+            Kind::CoreModule => "wasm32-unknown-unknown",
+        }
+    }
+}
+
+/// A cargo workspace of guests and where its components go.
+pub struct Workspace {
+    /// What one guest is called in messages (`fixture`, `example`).
+    pub label: &'static str,
+    /// The workspace directory, relative to the repository root.
+    pub dir: &'static str,
+    /// The directory the components are written to, relative to the repository root.
+    pub out: &'static str,
+    /// Every guest crate to build: (package name, how).
+    pub guests: &'static [(&'static str, Kind)],
+}
+
+impl Workspace {
+    fn path(&self) -> PathBuf {
+        run::root().join(self.dir)
+    }
+
+    /// The output directory.
+    pub fn out_dir(&self) -> PathBuf {
+        run::root().join(self.out)
+    }
+
+    /// Builds every guest into `<out>/<name>.wasm` and writes `<out>/index.txt`
+    /// (`<name>\t<file>` per line). Returns the names.
+    pub fn build(&self) -> Result<Vec<&'static str>> {
+        let kinds: Vec<Kind> = [Kind::Wasip2, Kind::CoreModule]
+            .into_iter()
+            .filter(|kind| self.guests.iter().any(|(_, k)| k == kind))
+            .collect();
+        let targets: Vec<&str> = kinds.iter().map(|k| k.target()).collect();
+        tools::ensure_targets(&targets)?;
+        let manifest = self
+            .path()
+            .join("Cargo.toml")
+            .to_string_lossy()
+            .into_owned();
+        // Always the workspace's own target dir, whatever CARGO_TARGET_DIR says: the built
+        // files are read from there below.
+        let target_dir = self.path().join("target");
+        let target_dir = target_dir.to_string_lossy().into_owned();
+        for kind in kinds {
+            let mut args = vec![
+                "build",
+                "--release",
+                "--manifest-path",
+                manifest.as_str(),
+                "--target-dir",
+                target_dir.as_str(),
+                "--target",
+                kind.target(),
+            ];
+            for (name, _) in self.guests.iter().filter(|(_, k)| *k == kind) {
+                args.extend(["-p", name]);
+            }
+            run::cargo(&args)
+                .with_context(|| format!("building the {} {}s", kind.target(), self.label))?;
+        }
+        let out = self.out_dir();
+        fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        let mut index = String::new();
+        for (name, kind) in self.guests {
+            let label = self.label;
+            let built = Path::new(&target_dir)
+                .join(kind.target())
+                .join("release")
+                .join(format!("{}.wasm", name.replace('-', "_")));
+            let bytes = fs::read(&built)
+                .with_context(|| format!("{label} {name}: reading {}", built.display()))?;
+            let component = match kind {
+                Kind::Wasip2 => bytes,
+                Kind::CoreModule => componentize(label, name, &bytes)?,
+            };
+            check_component(label, name, &component)?;
+            let file = format!("{name}.wasm");
+            fs::write(out.join(&file), &component)
+                .with_context(|| format!("{label} {name}: writing {file}"))?;
+            index.push_str(&format!("{name}\t{file}\n"));
+        }
+        fs::write(out.join("index.txt"), index)
+            .with_context(|| format!("writing {}/index.txt", self.out))?;
+        println!(
+            "xtask: {} {}s in {}",
+            self.guests.len(),
+            self.label,
+            out.display()
+        );
+        Ok(self.guests.iter().map(|(name, _)| *name).collect())
+    }
+}
+
+/// Wraps a core module (carrying wit-bindgen's component-type section) into a component.
+fn componentize(label: &str, name: &str, module: &[u8]) -> Result<Vec<u8>> {
+    wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(module)
+        .with_context(|| format!("{label} {name}: reading the core module"))?
+        .encode()
+        .with_context(|| format!("{label} {name}: encoding the component"))
+}
+
+/// A component starts with the wasm magic and the component-model layer version.
+fn check_component(label: &str, name: &str, bytes: &[u8]) -> Result<()> {
+    const HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+    if bytes.get(..8) != Some(&HEADER[..]) {
+        bail!("{label} {name}: the build did not produce a component");
+    }
+    Ok(())
+}
