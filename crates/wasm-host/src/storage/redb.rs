@@ -285,3 +285,160 @@ impl StorageBackend for RedbStorage {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    fn id(text: &str) -> ComponentId {
+        text.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn quota(max_bytes: u64, max_keys: u64) -> StorageQuota {
+        StorageQuota {
+            max_bytes,
+            max_keys,
+        }
+    }
+
+    #[test]
+    fn data_and_usage_survive_reopening() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("nested/store.redb");
+        let a = id("t/a/1");
+        let q = StorageQuota::default();
+        let store = RedbStorage::open(&path)?;
+        store.set(&a, "k1", b"one", &q)?;
+        store.set(&a, "k2", b"two", &q)?;
+        store.close()?;
+        assert!(store.is_closed());
+        assert!(
+            matches!(store.get(&a, "k1"), Err(StorageError::IoError(m)) if m.contains("closed"))
+        );
+
+        let store = RedbStorage::open(&path)?;
+        assert_eq!(store.get(&a, "k1")?, Some(b"one".to_vec()));
+        assert_eq!(store.list_keys(&a, None)?, vec!["k1", "k2"]);
+        let usage = store.usage(&a, &q)?;
+        assert_eq!((usage.used_bytes, usage.key_count), (10, 2));
+        Ok(())
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_file_is_refused_until_closed() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("s.redb");
+        let first = RedbStorage::open(&path)?;
+        let err = RedbStorage::open(&path)
+            .err()
+            .ok_or("second open succeeded")?;
+        assert!(err.to_string().contains("s.redb"), "{err}");
+        first.close()?;
+        RedbStorage::open(&path)?.close()?;
+        Ok(())
+    }
+
+    #[test]
+    fn usage_follows_overwrites_and_deletes() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = RedbStorage::open(dir.path().join("u.redb"))?;
+        let a = id("t/a/1");
+        let q = StorageQuota::default();
+        store.set(&a, "key", b"12345", &q)?; // 8
+        store.set(&a, "key", b"12", &q)?; // replaced: 5
+        store.set(&a, "other", b"x", &q)?; // +6
+        let u = store.usage(&a, &q)?;
+        assert_eq!(
+            (u.used_bytes, u.key_count, u.quota_bytes),
+            (11, 2, q.max_bytes)
+        );
+        store.delete(&a, "key")?;
+        store.delete(&a, "absent")?;
+        let u = store.usage(&a, &q)?;
+        assert_eq!((u.used_bytes, u.key_count), (6, 1));
+        store.delete(&a, "other")?;
+        assert_eq!(
+            store.usage(&a, &q)?,
+            StorageUsage {
+                quota_bytes: q.max_bytes,
+                ..Default::default()
+            }
+        );
+        assert!(!store.exists(&a, "other")?);
+        Ok(())
+    }
+
+    #[test]
+    fn quotas_refuse_without_writing() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = RedbStorage::open(dir.path().join("q.redb"))?;
+        let a = id("t/a/1");
+        let q = quota(10, 2);
+        store.set(&a, "k1", b"12345678", &q)?;
+        assert_eq!(
+            store.set(&a, "k2", b"1", &q),
+            Err(StorageError::QuotaExceeded)
+        );
+        assert_eq!(store.get(&a, "k2")?, None);
+        assert_eq!(store.usage(&a, &q)?.used_bytes, 10);
+        store.set(&a, "k1", b"abcdefgh", &q)?;
+        let small = quota(100, 1);
+        let b = id("t/b/1");
+        store.set(&b, "only", b"", &small)?;
+        assert_eq!(
+            store.set(&b, "second", b"", &small),
+            Err(StorageError::QuotaExceeded)
+        );
+        assert_eq!(store.list_keys(&b, None)?, vec!["only"]);
+        Ok(())
+    }
+
+    #[test]
+    fn namespaces_are_isolated_and_prefixes_stay_inside_one() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = RedbStorage::open(dir.path().join("n.redb"))?;
+        let q = StorageQuota::default();
+        // `t/a/1` and `t/a/10` share a textual prefix: listings must not mix them.
+        let (a, a10, b) = (id("t/a/1"), id("t/a/10"), id("t/b/1"));
+        store.set(&a, "user/1", b"x", &q)?;
+        store.set(&a, "user/2", b"y", &q)?;
+        store.set(&a, "zeta", b"z", &q)?;
+        store.set(&a10, "user/9", b"w", &q)?;
+        assert_eq!(
+            store.list_keys(&a, Some("user/"))?,
+            vec!["user/1", "user/2"]
+        );
+        assert_eq!(store.list_keys(&a, None)?, vec!["user/1", "user/2", "zeta"]);
+        assert_eq!(store.list_keys(&a10, None)?, vec!["user/9"]);
+        assert!(store.list_keys(&b, None)?.is_empty());
+        assert_eq!(store.get(&b, "user/1")?, None);
+        assert_eq!(store.usage(&b, &q)?.key_count, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn keys_are_validated() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = RedbStorage::open(dir.path().join("k.redb"))?;
+        let a = id("t/a/1");
+        let q = StorageQuota::default();
+        for bad in [String::new(), "k".repeat(1025), "a\nb".to_owned()] {
+            assert!(matches!(
+                store.set(&a, &bad, b"v", &q),
+                Err(StorageError::InvalidKey(_))
+            ));
+            assert!(matches!(
+                store.get(&a, &bad),
+                Err(StorageError::InvalidKey(_))
+            ));
+            assert!(matches!(
+                store.delete(&a, &bad),
+                Err(StorageError::InvalidKey(_))
+            ));
+        }
+        assert!(store.list_keys(&a, None)?.is_empty());
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! The facade end to end on real fixtures: a manifest loads and answers, storage persists
+//! across host restarts, quotas hold and components never see each other's keys.
+
+use std::path::{Path, PathBuf};
+
+use test_fixtures::fixture_path;
+use wasm_host::{ComponentId, Host, Manifest};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn id(text: &str) -> ComponentId {
+    text.parse().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Writes a manifest into `dir` naming the fixtures by absolute path.
+fn manifest(dir: &Path, storage: &str, quota: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[host]
+storage = "{storage}"
+mailbox = 32
+shutdown_deadline_ms = 2000
+request_timeout_ms = 10000
+
+[host.limits]
+max_execution_time_ms = 2000
+
+[[components]]
+id = "demo/echo/1"
+path = "{echo}"
+
+[[components]]
+id = "demo/counter/1"
+path = "{counter}"
+restart = "transient"
+
+[components.capabilities.storage]
+read = true
+write = true
+delete = true
+{quota}
+
+[[components]]
+id = "demo/counter/2"
+path = "{counter}"
+
+[components.capabilities.storage]
+read = true
+write = true
+
+[[components]]
+id = "demo/intruder/1"
+path = "{intruder}"
+
+[components.capabilities.messaging]
+send = ["demo/echo/*"]
+
+[components.capabilities.storage]
+read = true
+
+[[groups]]
+name = "counters"
+strategy = "one-for-all"
+members = ["demo/counter/1", "demo/counter/2"]
+
+[groups.intensity]
+max_restarts = 3
+window_ms = 5000
+"#,
+        echo = fixture_path("echo").display(),
+        counter = fixture_path("counter").display(),
+        intruder = fixture_path("intruder").display(),
+    );
+    let path = dir.join("system.toml");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+async fn ask(host: &Host, to: &str, payload: &str) -> String {
+    let reply = host
+        .request(&id(to), payload)
+        .await
+        .unwrap_or_else(|e| panic!("request {payload:?} to {to}: {e}"));
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_manifest_loads_and_answers_requests() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = manifest(dir.path(), ":memory:", "");
+    let manifest = Manifest::from_file(&path)?;
+    assert_eq!(manifest.groups()[0].members.len(), 2);
+    let (host, _) = Host::from_manifest_file(&path).await?;
+    assert_eq!(
+        host.components(),
+        vec![
+            id("demo/counter/1"),
+            id("demo/counter/2"),
+            id("demo/echo/1"),
+            id("demo/intruder/1")
+        ]
+    );
+    assert_eq!(ask(&host, "demo/echo/1", "hello").await, "hello");
+    assert_eq!(ask(&host, "demo/counter/1", "inc").await, "1");
+    // The manifest's default limit reached the component.
+    let info = host.info(&id("demo/echo/1")).ok_or("echo is not running")?;
+    assert_eq!(info.id, id("demo/echo/1"));
+    // The intruder may message echo, not the counter; the denial is audited.
+    assert_eq!(
+        ask(&host, "demo/intruder/1", "send demo/echo/1").await,
+        "sent"
+    );
+    let denied = ask(&host, "demo/intruder/1", "send demo/counter/1").await;
+    assert!(denied.starts_with("denied:"), "{denied}");
+    assert!(!host.audit().denials_of(&id("demo/intruder/1")).is_empty());
+    host.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_survives_a_host_restart() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = manifest(dir.path(), "data/store.redb", "");
+    {
+        let (host, _) = Host::from_manifest_file(&path).await?;
+        for expected in ["1", "2", "3"] {
+            assert_eq!(ask(&host, "demo/counter/1", "inc").await, expected);
+        }
+        assert_eq!(ask(&host, "demo/counter/1", "put note kept").await, "ok");
+        host.shutdown().await?;
+    }
+    assert!(dir.path().join("data/store.redb").is_file());
+    let (host, _) = Host::from_manifest_file(&path).await?;
+    // `initialize` loaded the stored count; the stored values are there.
+    assert_eq!(ask(&host, "demo/counter/1", "get").await, "3");
+    assert_eq!(ask(&host, "demo/counter/1", "load").await, "3");
+    assert_eq!(
+        ask(&host, "demo/counter/1", "keys").await,
+        "count,note,shutdown"
+    );
+    // The graceful shutdown called the component's `shutdown`, which wrote this key.
+    assert_eq!(
+        ask(&host, "demo/counter/1", "exists shutdown").await,
+        "true"
+    );
+    assert_eq!(ask(&host, "demo/counter/1", "inc").await, "4");
+    host.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_of_bytes_and_keys_hold() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    // "count"+"1" = 6 bytes, "a"+"1234" = 5, "shutdown"+"clean" = 13 on shutdown.
+    let path = manifest(dir.path(), "q.redb", "quota_bytes = 16\nquota_keys = 2");
+    let (host, _) = Host::from_manifest_file(&path).await?;
+    let c = "demo/counter/1";
+    assert_eq!(ask(&host, c, "put a 1234").await, "ok");
+    // 5 + 12 bytes > 16.
+    assert_eq!(
+        ask(&host, c, "put b 12345678901").await,
+        "err: QuotaExceeded"
+    );
+    assert_eq!(ask(&host, c, "put b 1").await, "ok");
+    // A third key is refused, replacing an existing one is fine.
+    assert_eq!(ask(&host, c, "put c 1").await, "err: QuotaExceeded");
+    assert_eq!(ask(&host, c, "put a 12").await, "ok");
+    assert_eq!(ask(&host, c, "keys").await, "a,b");
+    assert_eq!(ask(&host, c, "usage").await, "used=5 quota=16 keys=2");
+    // Deleting frees room.
+    assert_eq!(ask(&host, c, "del b").await, "ok");
+    assert_eq!(ask(&host, c, "put c 1").await, "ok");
+    // Keys are validated.
+    let long = "k".repeat(1025);
+    let reply = ask(&host, c, &format!("put {long} v")).await;
+    assert!(reply.starts_with("err: InvalidKey("), "{reply}");
+    host.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_never_reads_or_lists_anothers_keys() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = manifest(dir.path(), "iso.redb", "");
+    let (host, _) = Host::from_manifest_file(&path).await?;
+    assert_eq!(ask(&host, "demo/counter/1", "put secret 42").await, "ok");
+    assert_eq!(ask(&host, "demo/counter/1", "exists secret").await, "true");
+    // Same fixture, another id: another namespace.
+    assert_eq!(ask(&host, "demo/counter/2", "exists secret").await, "false");
+    assert_eq!(ask(&host, "demo/counter/2", "keys").await, "");
+    // The intruder reads its own namespace, whatever key it names.
+    assert_eq!(ask(&host, "demo/intruder/1", "steal secret").await, "none");
+    assert_eq!(
+        ask(&host, "demo/intruder/1", "steal demo/counter/1/secret").await,
+        "none"
+    );
+    // Its messaging grant covers echo only.
+    let denied = ask(&host, "demo/intruder/1", "send demo/counter/2").await;
+    assert!(denied.starts_with("denied:"), "{denied}");
+    host.shutdown().await?;
+    // The data is in the file under the right namespace only.
+    let store = wasm_host::RedbStorage::open(dir.path().join("iso.redb"))?;
+    use wasm_host::StorageBackend;
+    assert_eq!(
+        store.get(&id("demo/counter/1"), "secret")?,
+        Some(b"42".to_vec())
+    );
+    assert_eq!(store.get(&id("demo/counter/2"), "secret")?, None);
+    assert!(store.list_keys(&id("demo/intruder/1"), None)?.is_empty());
+    store.close()?;
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! Every kind of manifest error names the file, the line and column, and the key.
+
+use wasm_host::{EngineConfig, Error, Manifest, ManifestErrorKind, WasmEngine};
+
+const FILE: &str = "/tmp/system.toml";
+
+/// Parses `text` and returns (kind, line, column, key, display).
+fn fail(text: &str) -> (ManifestErrorKind, usize, usize, String, String) {
+    match Manifest::parse(text, FILE) {
+        Ok(m) => panic!("expected an error, parsed {m:?}"),
+        Err(e) => match &e {
+            Error::Manifest {
+                kind,
+                line,
+                column,
+                key,
+                file,
+                ..
+            } => {
+                assert_eq!(file.to_str(), Some(FILE));
+                let shown = e.to_string();
+                assert!(
+                    shown.starts_with(&format!("{FILE}:{line}:{column}: `{key}`: ")),
+                    "{shown}"
+                );
+                (*kind, *line, *column, key.clone(), shown)
+            }
+            other => panic!("not a manifest error: {other}"),
+        },
+    }
+}
+
+const ECHO: &str = "[[components]]\nid = \"demo/echo/1\"\npath = \"echo.wasm\"\n";
+
+#[test]
+fn syntax_error() {
+    let (kind, line, _, _, shown) = fail("[[components]]\nid = \"demo/echo/1\npath = 1\n");
+    assert_eq!(kind, ManifestErrorKind::Syntax);
+    assert_eq!(line, 2);
+    assert!(shown.contains(FILE));
+}
+
+#[test]
+fn unknown_key() {
+    let text = format!("{ECHO}colour = \"red\"\n");
+    let (kind, line, column, key, shown) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::UnknownKey);
+    assert_eq!((line, column), (4, 1));
+    assert_eq!(key, "components.colour");
+    assert!(shown.contains("unknown field `colour`"), "{shown}");
+}
+
+#[test]
+fn unknown_key_in_an_inline_table() {
+    let text =
+        format!("{ECHO}[components.capabilities]\nstorage = {{ read = true, wirte = true }}\n");
+    let (kind, line, column, key, _) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::UnknownKey);
+    assert_eq!((line, column), (5, 27));
+    assert_eq!(key, "components.capabilities.storage.wirte");
+}
+
+#[test]
+fn missing_key() {
+    let (kind, line, _, key, shown) = fail("[[components]]\nid = \"demo/echo/1\"\n");
+    assert_eq!(kind, ManifestErrorKind::MissingKey);
+    assert_eq!(line, 1);
+    assert_eq!(key, "components.path");
+    assert!(shown.contains("missing field `path`"), "{shown}");
+}
+
+#[test]
+fn type_error() {
+    let text = format!("{ECHO}mailbox = \"big\"\n");
+    let (kind, line, column, key, shown) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::Type);
+    assert_eq!((line, column), (4, 11));
+    assert_eq!(key, "components.mailbox");
+    assert!(shown.contains("invalid type"), "{shown}");
+}
+
+#[test]
+fn bad_enum_value() {
+    let text = format!("{ECHO}restart = \"sometimes\"\n");
+    let (kind, line, column, key, shown) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::InvalidValue);
+    assert_eq!((line, column), (4, 11));
+    assert_eq!(key, "components.restart");
+    assert!(shown.contains("sometimes"), "{shown}");
+    assert!(shown.contains("permanent"), "{shown}");
+}
+
+#[test]
+fn zero_is_not_a_limit() {
+    let text = format!("{ECHO}[components.limits]\nmax_execution_time_ms = 0\n");
+    let (kind, line, column, key, _) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::InvalidValue);
+    assert_eq!((line, column), (5, 25));
+    assert_eq!(key, "components[0].limits.max_execution_time_ms");
+}
+
+#[test]
+fn malformed_component_id() {
+    let (kind, line, column, key, shown) =
+        fail("[[components]]\nid = \"demo/echo\"\npath = \"echo.wasm\"\n");
+    assert_eq!(kind, ManifestErrorKind::InvalidId);
+    assert_eq!((line, column), (2, 6));
+    assert_eq!(key, "components[0].id");
+    assert!(shown.contains("`demo/echo`"), "{shown}");
+}
+
+#[test]
+fn pattern_that_cannot_match() {
+    let text =
+        format!("{ECHO}[components.capabilities.messaging]\nsend = [\"a/b/*\", \"a/b/c/d\"]\n");
+    let (kind, line, column, key, shown) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::InvalidPattern);
+    assert_eq!((line, column), (5, 18));
+    assert_eq!(key, "components[0].capabilities.messaging.send");
+    assert!(shown.contains("`a/b/c/d`"), "{shown}");
+    assert!(shown.contains("never match"), "{shown}");
+}
+
+#[test]
+fn malformed_pattern() {
+    let text = format!("{ECHO}[components.capabilities.messaging]\nrequest = [\"orders/led*\"]\n");
+    let (kind, _, _, key, shown) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::InvalidPattern);
+    assert_eq!(key, "components[0].capabilities.messaging.request");
+    assert!(shown.contains("`orders/led*`"), "{shown}");
+}
+
+#[test]
+fn bad_network_host() {
+    let text = format!("{ECHO}[components.capabilities.network]\nhosts = [\"example.com\"]\n");
+    let (kind, line, column, key, shown) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::InvalidValue);
+    assert_eq!((line, column), (5, 10));
+    assert_eq!(key, "components[0].capabilities.network.hosts");
+    assert!(shown.contains("`example.com`"), "{shown}");
+}
+
+#[test]
+fn duplicate_id() {
+    let text = format!("{ECHO}{ECHO}");
+    let (kind, line, column, key, shown) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::Duplicate);
+    assert_eq!((line, column), (5, 6));
+    assert_eq!(key, "components[1].id");
+    assert!(shown.contains("`demo/echo/1`"), "{shown}");
+    assert!(shown.contains("line 2"), "{shown}");
+}
+
+#[test]
+fn group_naming_an_unknown_component() {
+    let text =
+        format!("{ECHO}[[groups]]\nname = \"g\"\nmembers = [\"demo/echo/1\", \"demo/ghost/1\"]\n");
+    let (kind, line, column, key, shown) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::UnknownComponent);
+    assert_eq!((line, column), (6, 27));
+    assert_eq!(key, "groups[0].members");
+    assert!(shown.contains("`demo/ghost/1`"), "{shown}");
+}
+
+#[test]
+fn component_in_two_groups() {
+    let text = format!(
+        "{ECHO}[[groups]]\nname = \"a\"\nmembers = [\"demo/echo/1\"]\n[[groups]]\nname = \"b\"\nmembers = [\"demo/echo/1\"]\n"
+    );
+    let (kind, line, column, key, shown) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::InTwoGroups);
+    assert_eq!((line, column), (9, 12));
+    assert_eq!(key, "groups[1].members");
+    assert!(shown.contains("group `a`"), "{shown}");
+}
+
+#[test]
+fn duplicate_group_and_bad_strategy() {
+    let text = format!(
+        "{ECHO}[[groups]]\nname = \"a\"\nstrategy = \"all-for-none\"\nmembers = [\"demo/echo/1\"]\n"
+    );
+    let (kind, line, _, key, shown) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::InvalidValue);
+    assert_eq!(line, 6);
+    assert_eq!(key, "groups.strategy");
+    assert!(shown.contains("all-for-none"), "{shown}");
+}
+
+#[test]
+fn missing_wasm_file_is_found_by_check_not_parse() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("system.toml");
+    std::fs::write(
+        &path,
+        "[[components]]\nid = \"demo/gone/1\"\npath = \"gone.wasm\"\n",
+    )?;
+    let manifest = Manifest::from_file(&path)?;
+    let engine = WasmEngine::new(EngineConfig {
+        pooling: None,
+        ..EngineConfig::default()
+    })?;
+    let err = manifest.check(&engine).unwrap_err();
+    let shown = err.to_string();
+    match err {
+        Error::Manifest {
+            kind,
+            line,
+            column,
+            key,
+            file,
+            ..
+        } => {
+            assert_eq!(kind, ManifestErrorKind::MissingFile);
+            assert_eq!((line, column), (3, 8));
+            assert_eq!(key, "components[0].path");
+            assert_eq!(file, path);
+            assert!(shown.contains("gone.wasm"), "{shown}");
+            assert!(shown.contains(&path.display().to_string()), "{shown}");
+        }
+        other => panic!("not a manifest error: {other}"),
+    }
+    Ok(())
+}
+
+#[test]
+fn a_file_that_is_not_a_component_is_named() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("system.toml");
+    std::fs::write(dir.path().join("junk.wasm"), b"not wasm at all")?;
+    std::fs::write(
+        &path,
+        "[[components]]\nid = \"demo/junk/1\"\npath = \"junk.wasm\"\n",
+    )?;
+    let engine = WasmEngine::new(EngineConfig {
+        pooling: None,
+        ..EngineConfig::default()
+    })?;
+    let err = Manifest::from_file(&path)?.check(&engine).unwrap_err();
+    assert!(matches!(
+        &err,
+        Error::Manifest {
+            kind: ManifestErrorKind::InvalidComponent,
+            line: 3,
+            column: 8,
+            ..
+        }
+    ));
+    assert!(err.to_string().contains("demo/junk/1"), "{err}");
+    assert!(std::error::Error::source(&err).is_some());
+    Ok(())
+}
+
+#[test]
+fn a_missing_manifest_file_is_named() {
+    let err = Manifest::from_file("/nonexistent/system.toml").unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/system.toml"),
+        "{err}"
+    );
+}
