@@ -7,6 +7,7 @@
 //! not the actor's: it stays, with everything still queued, for the next instance.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::task::JoinHandle;
@@ -16,9 +17,11 @@ use wasm_runtime::{ComponentInstance, InstanceSpec};
 use crate::context::SystemContext;
 use crate::events::SystemEvent;
 use crate::mailbox::Envelope;
-use crate::registry::Slot;
+use crate::registry::{InFlight, Slot};
+use crate::stats::bump;
 
-/// How many envelopes one `Drain` handles before yielding to control messages.
+/// How many envelopes one `Drain` handles before yielding to health checks. A stop does not
+/// wait for the batch: the slot's `stopping` flag is checked before every envelope.
 const BATCH: usize = 64;
 
 /// What a component actor's own (ractor) mailbox carries: wake-ups, not data.
@@ -91,6 +94,7 @@ impl Actor for ComponentActor {
             .config
             .health_interval
             .map(|every| AbortOnDrop(myself.send_interval(every, || ActorMsg::HealthCheck)));
+        slot.stopping.store(false, Ordering::Release);
         slot.mailbox.attach(myself.clone());
         ctx.events.publish(SystemEvent::Started {
             id: slot.id().clone(),
@@ -141,6 +145,12 @@ impl Actor for ComponentActor {
 impl ActorState {
     async fn drain(&mut self, myself: &ActorRef<ActorMsg>) -> Result<(), ActorProcessingErr> {
         for _ in 0..BATCH {
+            // A stop takes effect after the current message: what is queued stays queued.
+            if self.slot.stopping.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            // Taken before the pop: the system is never idle between queue and call.
+            let _call = self.ctx.counters.unit();
             match self.slot.mailbox.pop() {
                 Some(envelope) => self.process(envelope).await?,
                 None if self.slot.mailbox.idle() => return Ok(()),
@@ -155,50 +165,67 @@ impl ActorState {
     }
 
     async fn process(&mut self, envelope: Envelope) -> Result<(), ActorProcessingErr> {
+        let (message, request, callback) = match envelope {
+            Envelope::Message { message, request } => (Arc::new(message), request, false),
+            Envelope::Callback(message) => (Arc::new(message), None, true),
+        };
+        // Kept where the supervisor finds it if this instance is killed mid-call.
+        *self.slot.in_flight.lock() = Some(InFlight {
+            message: message.clone(),
+            request,
+        });
+        let outcome = if callback {
+            self.instance
+                .handle_callback(&message)
+                .await
+                .map(|r| r.map(|()| None))
+        } else {
+            self.instance.handle_message(&message).await
+        };
+        self.slot.in_flight.lock().take();
         let router = &self.ctx.router.inner;
-        match envelope {
-            Envelope::Message { message, request } => {
-                match (self.instance.handle_message(&message).await, request) {
-                    (Ok(Ok(reply)), Some(n)) => router.complete(n, Ok(reply.unwrap_or_default())),
-                    (Ok(Err(error)), Some(n)) => {
+        match outcome {
+            Ok(result) => {
+                bump(if callback {
+                    &self.ctx.counters.callbacks_handled
+                } else {
+                    &self.ctx.counters.messages_handled
+                });
+                match (result, request) {
+                    (Ok(reply), Some(n)) => router.complete(n, Ok(reply.unwrap_or_default())),
+                    (Err(error), Some(n)) => {
                         router.complete(n, Err(ErrorCallback::ErrorReply(error.to_string())));
                     }
-                    (Ok(Ok(_)), None) => {}
-                    (Ok(Err(error)), None) => {
-                        tracing::debug!(component = %self.slot.id(), %error, "handle-message returned an error");
-                    }
-                    (Err(error), request) => {
-                        let reason = error.to_string();
-                        if let Some(n) = request {
-                            router.fail(n, ErrorCallback::TargetFailed(reason.clone()));
-                        }
-                        return Err(self.dead_letter(message, reason));
+                    (Ok(_), None) => {}
+                    (Err(error), None) => {
+                        tracing::debug!(component = %self.slot.id(), %error, callback, "the component returned an error");
                     }
                 }
+                Ok(())
             }
-            Envelope::Callback(message) => match self.instance.handle_callback(&message).await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    tracing::debug!(component = %self.slot.id(), %error, "handle-callback returned an error");
+            Err(error) => {
+                let reason = error.to_string();
+                if let Some(n) = request {
+                    router.fail(n, ErrorCallback::TargetFailed(reason.clone()));
                 }
-                Err(error) => return Err(self.dead_letter(message, error.to_string())),
-            },
+                Err(self.dead_letter(&message, reason))
+            }
         }
-        Ok(())
     }
 
     /// Reports the message that was being handled when the instance failed.
-    fn dead_letter(&self, message: ComponentMessage, reason: String) -> ActorProcessingErr {
+    fn dead_letter(&self, message: &ComponentMessage, reason: String) -> ActorProcessingErr {
         self.ctx.events.publish(SystemEvent::DeadLetter {
             target: self.slot.id().clone(),
-            sender: message.sender,
-            payload: message.payload,
+            sender: message.sender.clone(),
+            payload: message.payload.clone(),
             reason: reason.clone(),
         });
         reason.into()
     }
 
     async fn check_health(&mut self) -> Result<(), ActorProcessingErr> {
+        let _call = self.ctx.counters.unit();
         let status = self.instance.health().await?;
         *self.slot.health.lock() = status;
         if status == HealthStatus::Unhealthy {

@@ -9,6 +9,7 @@ use wasm_runtime::{HostServices, WasmEngine};
 use crate::events::{EventAudit, EventBus};
 use crate::registry::ComponentRegistry;
 use crate::router::Router;
+use crate::stats::Counters;
 
 /// Settings of an actor system.
 #[derive(Debug, Clone)]
@@ -25,6 +26,9 @@ pub struct SystemConfig {
     pub event_capacity: usize,
     /// How many audit events are kept in memory.
     pub audit_capacity: usize,
+    /// The longest request timeout; a longer one (a guest may ask for `u64::MAX` ms) is
+    /// clamped to it. Default 5 minutes; at most one year is ever used.
+    pub max_request_timeout: Duration,
 }
 
 impl Default for SystemConfig {
@@ -36,6 +40,7 @@ impl Default for SystemConfig {
             shutdown_deadline: Duration::from_secs(1),
             event_capacity: 4096,
             audit_capacity: 4096,
+            max_request_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -50,6 +55,7 @@ pub(crate) struct SystemContext {
     pub(crate) audit: Arc<EventAudit>,
     pub(crate) storage: Arc<dyn StorageBackend>,
     pub(crate) directory: Arc<Directory>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl SystemContext {

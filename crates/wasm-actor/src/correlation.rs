@@ -2,16 +2,18 @@
 //! expired requests into timeout callbacks.
 
 use std::collections::HashMap;
-use std::sync::Weak;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::time::DelayQueue;
-use wasm_core::{ComponentId, CorrelationId, ErrorCallback};
+use tokio_util::time::delay_queue::Key;
+use wasm_core::{ComponentId, CorrelationId, ErrorCallback, MessagingError};
 
 use crate::router::RouterInner;
+use crate::stats::{Counters, WorkUnit, bump};
 
 /// How a request ended: the reply payload, or why there is none.
 pub(crate) type Outcome = Result<Vec<u8>, ErrorCallback>;
@@ -29,6 +31,8 @@ pub(crate) enum Requester {
 pub(crate) struct Pending {
     pub(crate) requester: Requester,
     pub(crate) target: ComponentId,
+    /// Held until the request is answered (after its callback is queued) or dropped.
+    pub(crate) _work: WorkUnit,
 }
 
 const PREFIX: &str = "req-";
@@ -47,39 +51,97 @@ pub(crate) fn parse_id(id: &CorrelationId) -> Option<u64> {
 pub(crate) struct Correlations {
     next: AtomicU64,
     table: Mutex<HashMap<u64, Pending>>,
-    timers: mpsc::UnboundedSender<(u64, Duration)>,
-    late: AtomicU64,
+    timers: mpsc::UnboundedSender<Timer>,
+    counters: Arc<Counters>,
+    max_timeout: Duration,
 }
 
+/// What the timer task is told.
+#[derive(Debug)]
+pub(crate) enum Timer {
+    /// Arm a deadline for request `n`.
+    Arm(u64, Duration),
+    /// Request `n` was answered or cancelled: drop its deadline.
+    Disarm(u64),
+}
+
+/// The longest deadline the timer accepts whatever the configuration says: tokio-util's
+/// `DelayQueue` panics for deadlines beyond about two years.
+pub(crate) const TIMER_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
 impl Correlations {
-    pub(crate) fn new() -> (Self, mpsc::UnboundedReceiver<(u64, Duration)>) {
+    /// A table whose request timeouts are clamped to `max_timeout` (itself clamped to
+    /// [`TIMER_LIMIT`]).
+    pub(crate) fn new(
+        counters: Arc<Counters>,
+        max_timeout: Duration,
+    ) -> (Self, mpsc::UnboundedReceiver<Timer>) {
         let (timers, rx) = mpsc::unbounded_channel();
         let table = Self {
             next: AtomicU64::new(1),
             table: Mutex::new(HashMap::new()),
             timers,
-            late: AtomicU64::new(0),
+            counters,
+            max_timeout: max_timeout.min(TIMER_LIMIT),
         };
         (table, rx)
     }
 
-    /// Records a pending request and arms its deadline.
+    /// Records a pending request and arms its deadline, clamped to the configured maximum.
+    ///
+    /// # Errors
+    ///
+    /// [`MessagingError::DeliveryFailed`] if the timer task is gone (the system is shut
+    /// down): a request without a deadline is never registered.
     pub(crate) fn register(
         &self,
         requester: Requester,
         target: ComponentId,
         timeout: Duration,
-    ) -> u64 {
+    ) -> Result<u64, MessagingError> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        self.table.lock().insert(n, Pending { requester, target });
-        // The timer task ends only at shutdown, after which no request is registered.
-        let _ = self.timers.send((n, timeout));
-        n
+        let pending = Pending {
+            requester,
+            target,
+            _work: self.counters.unit(),
+        };
+        self.table.lock().insert(n, pending);
+        if self
+            .timers
+            .send(Timer::Arm(n, timeout.min(self.max_timeout)))
+            .is_err()
+        {
+            tracing::error!(
+                correlation = n,
+                "request timer task is gone; request refused"
+            );
+            self.table.lock().remove(&n);
+            return Err(MessagingError::DeliveryFailed(
+                "the request timer is not running (the system is shut down)".into(),
+            ));
+        }
+        Ok(n)
     }
 
-    /// Removes a pending request (to answer, expire or cancel it).
+    /// Removes a pending request (to answer or cancel it) and drops its deadline.
     pub(crate) fn take(&self, n: u64) -> Option<Pending> {
+        let pending = self.table.lock().remove(&n);
+        if pending.is_some() {
+            self.disarm(n);
+        }
+        pending
+    }
+
+    /// Removes a pending request whose deadline has fired.
+    pub(crate) fn take_expired(&self, n: u64) -> Option<Pending> {
         self.table.lock().remove(&n)
+    }
+
+    fn disarm(&self, n: u64) {
+        // After shutdown the timer task is gone and there is no deadline left to drop.
+        if self.timers.send(Timer::Disarm(n)).is_err() {
+            tracing::trace!(correlation = n, "timer task gone; nothing to disarm");
+        }
     }
 
     /// Removes a pending request if `requester` made it.
@@ -91,6 +153,8 @@ impl Correlations {
         );
         if owned {
             table.remove(&n);
+            drop(table);
+            self.disarm(n);
         }
         owned
     }
@@ -103,17 +167,32 @@ impl Correlations {
             .filter(|(_, p)| &p.target == target)
             .map(|(n, _)| *n)
             .collect();
-        ids.into_iter()
+        let taken: Vec<(u64, Pending)> = ids
+            .into_iter()
             .filter_map(|n| table.remove(&n).map(|p| (n, p)))
-            .collect()
+            .collect();
+        drop(table);
+        for (n, _) in &taken {
+            self.disarm(*n);
+        }
+        taken
+    }
+
+    /// Removes every pending request (at shutdown).
+    pub(crate) fn take_all(&self) -> Vec<(u64, Pending)> {
+        let taken: Vec<(u64, Pending)> = self.table.lock().drain().collect();
+        for (n, _) in &taken {
+            self.disarm(*n);
+        }
+        taken
     }
 
     pub(crate) fn count_late(&self) {
-        self.late.fetch_add(1, Ordering::Relaxed);
+        bump(&self.counters.late_replies);
     }
 
     pub(crate) fn late(&self) -> u64 {
-        self.late.load(Ordering::Relaxed)
+        self.counters.late_replies.load(Ordering::Relaxed)
     }
 
     pub(crate) fn pending(&self) -> usize {
@@ -124,21 +203,30 @@ impl Correlations {
 /// Fires request deadlines: each expired request still pending gets a timeout callback.
 /// Ends when every sender is gone or the router is dropped.
 pub(crate) async fn run_timers(
-    mut requests: mpsc::UnboundedReceiver<(u64, Duration)>,
+    mut requests: mpsc::UnboundedReceiver<Timer>,
     router: Weak<RouterInner>,
 ) {
     let mut deadlines: DelayQueue<u64> = DelayQueue::new();
+    let mut keys: HashMap<u64, Key> = HashMap::new();
     loop {
         tokio::select! {
             next = requests.recv() => match next {
-                Some((n, timeout)) => {
-                    deadlines.insert(n, timeout);
+                Some(Timer::Arm(n, timeout)) => {
+                    // Clamped again here: `DelayQueue::insert` panics past about two years.
+                    keys.insert(n, deadlines.insert(n, timeout.min(TIMER_LIMIT)));
+                }
+                Some(Timer::Disarm(n)) => {
+                    if let Some(key) = keys.remove(&n) {
+                        deadlines.try_remove(&key);
+                    }
                 }
                 None => break,
             },
             Some(expired) = std::future::poll_fn(|cx| deadlines.poll_expired(cx)), if !deadlines.is_empty() => {
+                let n = expired.into_inner();
+                keys.remove(&n);
                 let Some(router) = router.upgrade() else { break };
-                router.expire(expired.into_inner());
+                router.expire(n);
             }
         }
     }
@@ -156,15 +244,15 @@ mod tests {
     }
 
     #[test]
-    fn only_the_requester_can_cancel() -> Result<(), wasm_core::Error> {
-        let (table, _rx) = Correlations::new();
+    fn only_the_requester_can_cancel() -> Result<(), Box<dyn std::error::Error>> {
+        let (table, _rx) = Correlations::new(Arc::default(), Duration::from_secs(60));
         let a: ComponentId = "t/a/1".parse()?;
         let b: ComponentId = "t/b/1".parse()?;
         let n = table.register(
             Requester::Component(a.clone()),
             b.clone(),
             Duration::from_secs(1),
-        );
+        )?;
         assert!(!table.cancel(&b, n));
         assert!(table.cancel(&a, n));
         assert!(table.take(n).is_none());
@@ -173,11 +261,33 @@ mod tests {
                 Requester::Component(a.clone()),
                 b.clone(),
                 Duration::from_secs(1)
-            ),
+            )?,
             n
         );
         assert_eq!(table.take_for_target(&b).len(), 1);
         assert_eq!(table.pending(), 0);
         Ok(())
+    }
+
+    #[tokio::test]
+    async fn huge_timeouts_are_clamped_and_answered_entries_disarm_their_timer() {
+        let (table, mut rx) = Correlations::new(Arc::default(), Duration::from_secs(30));
+        let a: ComponentId = "t/a/1".parse().unwrap_or_else(|e| panic!("{e}"));
+        let n = table
+            .register(Requester::Component(a.clone()), a.clone(), Duration::MAX)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(rx.recv().await, Some(Timer::Arm(m, t)) if m == n && t == Duration::from_secs(30))
+        );
+        assert!(table.take(n).is_some());
+        assert!(matches!(rx.recv().await, Some(Timer::Disarm(m)) if m == n));
+        // A timer task that is gone refuses the request instead of losing its deadline.
+        drop(rx);
+        let refused = table.register(Requester::Component(a.clone()), a, Duration::from_secs(1));
+        assert!(
+            matches!(refused, Err(MessagingError::DeliveryFailed(_))),
+            "{refused:?}"
+        );
+        assert_eq!(table.pending(), 0);
     }
 }

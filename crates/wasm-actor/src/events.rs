@@ -6,6 +6,8 @@ use tokio::sync::broadcast;
 use wasm_core::{ComponentId, MessagePayload};
 use wasm_security::{AuditEvent, AuditSink, Decision, MemoryAuditLog};
 
+use crate::stats::{Counters, bump};
+
 /// Something that happened in the system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SystemEvent {
@@ -69,15 +71,23 @@ pub enum SystemEvent {
 #[derive(Debug, Clone)]
 pub(crate) struct EventBus {
     sender: broadcast::Sender<SystemEvent>,
+    counters: Arc<Counters>,
 }
 
 impl EventBus {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, counters: Arc<Counters>) -> Self {
         let (sender, _) = broadcast::channel(capacity.max(1));
-        Self { sender }
+        Self { sender, counters }
     }
 
+    /// Publishes an event and counts restarts, dead letters and denials.
     pub(crate) fn publish(&self, event: SystemEvent) {
+        match &event {
+            SystemEvent::Restarted { .. } => bump(&self.counters.restarts),
+            SystemEvent::DeadLetter { .. } => bump(&self.counters.dead_letters),
+            SystemEvent::CapabilityDenied { .. } => bump(&self.counters.capability_denials),
+            _ => {}
+        }
         tracing::debug!(?event, "system event");
         // No subscribers is fine: events are informational.
         let _ = self.sender.send(event);

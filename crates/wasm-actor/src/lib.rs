@@ -21,6 +21,7 @@ mod registry;
 mod router;
 mod spawner;
 mod spec;
+mod stats;
 mod supervisor;
 mod system;
 
@@ -30,4 +31,5 @@ pub use events::SystemEvent;
 pub use registry::ComponentRegistry;
 pub use router::{RemoteTransport, Router};
 pub use spec::{ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy};
+pub use stats::SystemStats;
 pub use system::ActorSystem;

@@ -5,6 +5,7 @@
 //! `Drain` message when the mailbox goes from idle to busy, not once per message.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::{Mutex, RwLock};
@@ -12,6 +13,7 @@ use ractor::ActorRef;
 use wasm_core::ComponentMessage;
 
 use crate::actor::ActorMsg;
+use crate::stats::Counters;
 
 /// What a mailbox holds.
 #[derive(Debug)]
@@ -40,6 +42,8 @@ pub(crate) struct Mailbox {
     capacity: usize,
     scheduled: AtomicBool,
     actor: RwLock<Option<ActorRef<ActorMsg>>>,
+    /// Each queued envelope is one unit of the system's outstanding work.
+    counters: Arc<Counters>,
 }
 
 #[derive(Debug, Default)]
@@ -49,16 +53,16 @@ struct Queue {
 }
 
 impl Mailbox {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, counters: Arc<Counters>) -> Self {
         Self {
             queue: Mutex::new(Queue::default()),
             capacity: capacity.max(1),
             scheduled: AtomicBool::new(false),
             actor: RwLock::new(None),
+            counters,
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.queue.lock().items.len()
     }
@@ -69,6 +73,7 @@ impl Mailbox {
         {
             let mut queue = self.queue.lock();
             Self::admit(&queue, self.capacity, &envelope)?;
+            self.counters.add_work(1);
             queue.items.push_back(envelope);
         }
         self.wake();
@@ -103,7 +108,8 @@ impl Mailbox {
             Self::admit(queue, mailboxes[*i].capacity, &probe).map_err(|r| (*i, r))?;
         }
         let mut probe = Some(probe);
-        for (_, queue) in &mut guards {
+        for (i, queue) in &mut guards {
+            mailboxes[*i].counters.add_work(1);
             queue.items.push_back(probe.take().unwrap_or_else(&make));
         }
         drop(guards);
@@ -113,8 +119,14 @@ impl Mailbox {
         Ok(())
     }
 
+    /// Takes the next envelope. The caller must hold a unit of work of its own (an actor
+    /// call) before it pops, so the system never looks idle in between.
     pub(crate) fn pop(&self) -> Option<Envelope> {
-        self.queue.lock().items.pop_front()
+        let envelope = self.queue.lock().items.pop_front();
+        if envelope.is_some() {
+            self.counters.done_work(1);
+        }
+        envelope
     }
 
     /// Called by the draining actor when `pop` found nothing. Returns `true` if the actor may
@@ -164,7 +176,9 @@ impl Mailbox {
         self.detach();
         let mut queue = self.queue.lock();
         queue.closed = true;
-        queue.items.drain(..).collect()
+        let items: Vec<Envelope> = queue.items.drain(..).collect();
+        self.counters.done_work(items.len());
+        items
     }
 }
 
@@ -192,7 +206,7 @@ mod tests {
 
     #[test]
     fn keeps_order_and_refuses_when_full_but_accepts_callbacks() {
-        let mailbox = Mailbox::new(2);
+        let mailbox = Mailbox::new(2, Arc::default());
         assert_eq!(mailbox.push(message(1)), Ok(()));
         assert_eq!(mailbox.push(message(2)), Ok(()));
         assert_eq!(mailbox.push(message(3)), Err(Refused::Full));
@@ -210,7 +224,10 @@ mod tests {
 
     #[test]
     fn push_all_is_all_or_nothing() {
-        let (a, b) = (Mailbox::new(1), Mailbox::new(1));
+        let (a, b) = (
+            Mailbox::new(1, Arc::default()),
+            Mailbox::new(1, Arc::default()),
+        );
         assert_eq!(b.push(message(9)), Ok(()));
         assert_eq!(
             Mailbox::push_all(&[&a, &b], || message(1)),
@@ -224,7 +241,7 @@ mod tests {
 
     #[test]
     fn a_closed_mailbox_returns_its_content_and_refuses_more() {
-        let mailbox = Mailbox::new(4);
+        let mailbox = Mailbox::new(4, Arc::default());
         assert_eq!(mailbox.push(message(1)), Ok(()));
         assert_eq!(mailbox.close().len(), 1);
         assert_eq!(mailbox.push(message(2)), Err(Refused::Closed));

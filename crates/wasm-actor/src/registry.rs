@@ -2,13 +2,15 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use parking_lot::{Mutex, RwLock};
-use wasm_core::{ComponentId, ComponentInfo, ComponentMetadata, HealthStatus};
+use wasm_core::{ComponentId, ComponentInfo, ComponentMessage, ComponentMetadata, HealthStatus};
 use wasm_security::CapabilitySet;
 
 use crate::mailbox::Mailbox;
 use crate::spec::ComponentSpec;
+use crate::stats::Counters;
 
 /// Everything about one registered component that outlives its actor instances.
 #[derive(Debug)]
@@ -18,16 +20,36 @@ pub(crate) struct Slot {
     pub(crate) mailbox: Mailbox,
     pub(crate) metadata: RwLock<Option<ComponentMetadata>>,
     pub(crate) health: Mutex<HealthStatus>,
+    /// Set by the supervisor before it stops the instance: draining ends after the current
+    /// message. Cleared when a new instance starts.
+    pub(crate) stopping: AtomicBool,
+    /// The envelope the instance is handling, if any: reported by the supervisor when the
+    /// instance had to be killed in the middle of the call.
+    pub(crate) in_flight: Mutex<Option<InFlight>>,
+}
+
+/// A message (or callback, with no request) being handled.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    pub(crate) message: Arc<ComponentMessage>,
+    pub(crate) request: Option<u64>,
 }
 
 impl Slot {
-    pub(crate) fn new(spec: ComponentSpec, caps: Arc<CapabilitySet>, capacity: usize) -> Self {
+    pub(crate) fn new(
+        spec: ComponentSpec,
+        caps: Arc<CapabilitySet>,
+        capacity: usize,
+        counters: Arc<Counters>,
+    ) -> Self {
         Self {
             spec,
             caps,
-            mailbox: Mailbox::new(capacity),
+            mailbox: Mailbox::new(capacity, counters),
             metadata: RwLock::new(None),
             health: Mutex::new(HealthStatus::Unknown),
+            stopping: AtomicBool::new(false),
+            in_flight: Mutex::new(None),
         }
     }
 
@@ -79,6 +101,12 @@ impl ComponentRegistry {
     /// Whether no component is registered.
     pub fn is_empty(&self) -> bool {
         self.slots.read().is_empty()
+    }
+
+    /// How many messages and callbacks wait in a component's mailbox (not counting the one
+    /// being handled); `None` if it is not registered.
+    pub fn queued(&self, id: &ComponentId) -> Option<usize> {
+        self.get(id).map(|slot| slot.mailbox.len())
     }
 
     pub(crate) fn get(&self, id: &ComponentId) -> Option<Arc<Slot>> {

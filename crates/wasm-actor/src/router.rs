@@ -18,6 +18,7 @@ use crate::correlation::{Correlations, Outcome, Pending, Requester, format_id, p
 use crate::events::{EventBus, SystemEvent};
 use crate::mailbox::{Envelope, Mailbox, Refused};
 use crate::registry::ComponentRegistry;
+use crate::stats::{Counters, bump};
 
 /// Delivers messages to components that live in another host. The seam for a future remote
 /// transport; none is built in.
@@ -43,6 +44,7 @@ pub(crate) struct RouterInner {
     pub(crate) correlations: Correlations,
     pub(crate) events: EventBus,
     pub(crate) remote: Option<Arc<dyn RemoteTransport>>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 fn refused(to: &ComponentId, refused: Refused) -> MessagingError {
@@ -99,7 +101,7 @@ impl RouterInner {
             return Err(MessagingError::TargetNotFound(to.clone()));
         }
         // Registered before delivery so a fast reply always finds its entry.
-        let n = self.correlations.register(requester, to.clone(), timeout);
+        let n = self.correlations.register(requester, to.clone(), timeout)?;
         if let Err(error) = self.deliver(from, to, payload, Some(n)) {
             self.correlations.take(n);
             return Err(error);
@@ -121,7 +123,17 @@ impl RouterInner {
 
     /// Times out request `n` if it is still pending.
     pub(crate) fn expire(&self, n: u64) {
-        self.fail(n, ErrorCallback::Timeout);
+        if let Some(pending) = self.correlations.take_expired(n) {
+            self.answer(n, pending, Err(ErrorCallback::Timeout));
+        }
+    }
+
+    /// Answers every pending request with `target-stopped` (at shutdown), so no requester,
+    /// local or waiting on a remote target, hangs.
+    pub(crate) fn fail_all(&self) {
+        for (n, pending) in self.correlations.take_all() {
+            self.answer(n, pending, Err(ErrorCallback::TargetStopped));
+        }
     }
 
     /// Answers request `n` with an error callback if it is still pending.
@@ -138,7 +150,10 @@ impl RouterInner {
         }
     }
 
+    /// Delivers the outcome; the request's unit of work is given up only afterwards (when
+    /// `pending` drops), so a queued callback keeps the system busy without a gap.
     fn answer(&self, n: u64, pending: Pending, outcome: Outcome) {
+        bump(&self.counters.requests_answered);
         match pending.requester {
             Requester::Host(reply) => {
                 // The host may have stopped waiting; nothing else to tell.
@@ -182,6 +197,7 @@ impl Router {
         correlations: Correlations,
         events: EventBus,
         remote: Option<Arc<dyn RemoteTransport>>,
+        counters: Arc<Counters>,
     ) -> Self {
         Self {
             inner: Arc::new(RouterInner {
@@ -189,6 +205,7 @@ impl Router {
                 correlations,
                 events,
                 remote,
+                counters,
             }),
         }
     }

@@ -36,7 +36,12 @@ impl ComponentSpawner {
         let capacity = spec
             .mailbox_capacity
             .unwrap_or(self.ctx.config.mailbox_capacity);
-        let slot = Arc::new(Slot::new(spec, Arc::new(caps), capacity));
+        let slot = Arc::new(Slot::new(
+            spec,
+            Arc::new(caps),
+            capacity,
+            self.ctx.counters.clone(),
+        ));
         if !self.ctx.registry.insert(slot.clone()) {
             return Err(Error::AlreadyRunning(slot.id().clone()));
         }

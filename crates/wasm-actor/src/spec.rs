@@ -6,15 +6,27 @@ use wasm_core::{ComponentId, ResourceLimits};
 use wasm_runtime::LoadedComponent;
 use wasm_security::Grants;
 
-/// When a failed component is restarted (Erlang/OTP restart types).
+/// When a component whose instance ended is restarted (Erlang/OTP restart types).
+///
+/// An instance ends either because the host asked ([`ActorSystem::stop_component`], a
+/// sibling's restart under one-for-all or rest-for-one, shutdown: never a reason for this
+/// policy), because it *failed* (a trap, a resource limit, a wall-time timeout, `unhealthy`
+/// from `health`, a restart that could not instantiate), or because it ended *normally* on its
+/// own. Restarts count towards the group's [`Intensity`] and wait out its backoff.
+///
+/// A component that is not restarted is removed for good, exactly as if the host had stopped
+/// it: a `Stopped` event, its queued messages reported as dead letters, its queued and
+/// pending requests answered `target-stopped`, its id unregistered.
+///
+/// [`ActorSystem::stop_component`]: crate::ActorSystem::stop_component
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RestartPolicy {
-    /// Always restarted after a failure.
+    /// Restarted after any end the host did not ask for: a failure or a normal end.
     #[default]
     Permanent,
-    /// Restarted after a failure (a trap, a limit, `unhealthy`), not after a normal stop.
+    /// Restarted only after a failure; a normal end removes it.
     Transient,
-    /// Never restarted: a failure removes it.
+    /// Never restarted: any end (a failure too) removes it.
     Temporary,
 }
 

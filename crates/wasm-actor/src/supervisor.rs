@@ -8,14 +8,18 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use wasm_core::ComponentId;
+use ractor::{
+    Actor, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort, SupervisionEvent,
+};
+use tokio::task::JoinHandle;
+use wasm_core::{ComponentId, ErrorCallback};
 
 use crate::context::SystemContext;
 use crate::events::SystemEvent;
-use crate::registry::Slot;
+use crate::registry::{InFlight, Slot};
 use crate::spawner::{ComponentSpawner, Running};
 use crate::spec::{Intensity, RestartPolicy, Strategy};
 
@@ -57,6 +61,17 @@ pub(crate) struct GroupState {
     members: Vec<Member>,
     restarts: VecDeque<Instant>,
     spawner: ComponentSpawner,
+    /// Restarts waiting out their backoff; aborted when the group stops.
+    backoffs: Vec<JoinHandle<Result<(), MessagingErr<GroupMsg>>>>,
+}
+
+/// How a member's instance ended without the host asking.
+#[derive(Debug)]
+enum End {
+    /// A trap, a limit, `unhealthy`, or a failed restart.
+    Failed(String),
+    /// It stopped by itself.
+    Normal(String),
 }
 
 impl Actor for GroupSupervisor {
@@ -84,6 +99,7 @@ impl Actor for GroupSupervisor {
                 .collect(),
             restarts: VecDeque::new(),
             spawner: ComponentSpawner { ctx: args.ctx },
+            backoffs: Vec::new(),
         };
         for i in 0..state.members.len() {
             if let Err(reason) = state.start(&myself, i).await {
@@ -116,6 +132,17 @@ impl Actor for GroupSupervisor {
         Ok(())
     }
 
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<GroupMsg>,
+        state: &mut GroupState,
+    ) -> Result<(), ActorProcessingErr> {
+        for backoff in state.backoffs.drain(..) {
+            backoff.abort();
+        }
+        Ok(())
+    }
+
     async fn handle_supervisor_evt(
         &self,
         myself: ActorRef<GroupMsg>,
@@ -126,15 +153,18 @@ impl Actor for GroupSupervisor {
             SupervisionEvent::ActorFailed(cell, error) => {
                 if let Some(i) = state.member_of(cell.get_id()) {
                     state.members[i].running = None;
-                    state.failed(&myself, i, error.to_string()).await;
+                    state
+                        .ended(&myself, i, End::Failed(error.to_string()))
+                        .await;
                 }
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                // Members this supervisor stops are detached first, so this one stopped itself.
+                // Members this supervisor stops are detached first, so this one ended
+                // without the host asking: not a failure.
                 if let Some(i) = state.member_of(cell.get_id()) {
                     state.members[i].running = None;
-                    let reason = reason.unwrap_or_else(|| "stopped unexpectedly".into());
-                    state.failed(&myself, i, reason).await;
+                    let reason = reason.unwrap_or_else(|| "ended on its own".into());
+                    state.ended(&myself, i, End::Normal(reason)).await;
                 }
             }
             _ => {}
@@ -163,18 +193,37 @@ impl GroupState {
         Ok(())
     }
 
-    /// A member failed: apply its policy, the intensity, then the strategy.
+    /// A member's instance ended without the host asking: apply its policy (see
+    /// [`RestartPolicy`]), then the intensity and the strategy.
+    async fn ended(&mut self, myself: &ActorRef<GroupMsg>, i: usize, end: End) {
+        let policy = self.members[i].slot.spec.restart;
+        match end {
+            End::Failed(reason) => {
+                let id = self.members[i].slot.id();
+                tracing::warn!(group = %self.name, component = %id, %reason, "component failed");
+                self.ctx().events.publish(SystemEvent::Failed {
+                    id: id.clone(),
+                    reason: reason.clone(),
+                });
+                if policy == RestartPolicy::Temporary {
+                    self.retire(i, &format!("temporary component failed: {reason}"));
+                } else {
+                    self.failed(myself, i, reason).await;
+                }
+            }
+            End::Normal(reason) => {
+                if policy == RestartPolicy::Permanent {
+                    self.failed(myself, i, reason).await;
+                } else {
+                    self.retire(i, &format!("ended normally: {reason}"));
+                }
+            }
+        }
+    }
+
+    /// Restarts after a member ended: the intensity, then the strategy.
     async fn failed(&mut self, myself: &ActorRef<GroupMsg>, i: usize, reason: String) {
         let id = self.members[i].slot.id().clone();
-        tracing::warn!(group = %self.name, component = %id, %reason, "component failed");
-        self.ctx().events.publish(SystemEvent::Failed {
-            id: id.clone(),
-            reason: reason.clone(),
-        });
-        if self.members[i].slot.spec.restart == RestartPolicy::Temporary {
-            self.retire(i, &format!("temporary component failed: {reason}"));
-            return;
-        }
         let now = Instant::now();
         self.restarts.push_back(now);
         while self
@@ -208,7 +257,9 @@ impl GroupState {
             self.stop_instance(j).await;
         }
         let delay = self.intensity.backoff(count);
-        myself.send_after(delay, move || GroupMsg::Restart(affected));
+        self.backoffs.retain(|h| !h.is_finished());
+        self.backoffs
+            .push(myself.send_after(delay, move || GroupMsg::Restart(affected)));
     }
 
     async fn restart(&mut self, myself: &ActorRef<GroupMsg>, indices: Vec<usize>) {
@@ -225,7 +276,7 @@ impl GroupState {
                     .events
                     .publish(SystemEvent::Restarted { id, attempt }),
                 Err(reason) => {
-                    self.failed(myself, i, format!("restart failed: {reason}"))
+                    self.ended(myself, i, End::Failed(format!("restart failed: {reason}")))
                         .await;
                 }
             }
@@ -233,14 +284,38 @@ impl GroupState {
     }
 
     /// Stops a member's actor (graceful: `shutdown` runs) without retiring its slot.
+    /// The stop takes effect after the message in hand; a member still busy after the
+    /// deadline is killed, and the message it was handling is reported as a dead letter (its
+    /// request, if any, is answered `target-failed`).
     async fn stop_instance(&mut self, i: usize) {
         if let Some((actor, handle)) = self.members[i].running.take() {
-            let deadline = self.ctx().config.shutdown_deadline * 2;
+            let slot = self.members[i].slot.clone();
+            slot.stopping.store(true, Ordering::Release);
+            let deadline = self.ctx().config.shutdown_deadline.saturating_mul(2);
             if let Err(e) = actor.stop_and_wait(None, Some(deadline)).await {
-                tracing::warn!(component = %self.members[i].slot.id(), error = %e, "member did not stop in time");
+                tracing::warn!(component = %slot.id(), error = %e, "member did not stop in time");
                 actor.kill();
             }
             let _ = handle.await;
+            let killed_in_call = slot.in_flight.lock().take();
+            if let Some(InFlight { message, request }) = killed_in_call {
+                let reason = format!(
+                    "{} was killed: it did not stop within {deadline:?}",
+                    slot.id()
+                );
+                if let Some(n) = request {
+                    self.ctx()
+                        .router
+                        .inner
+                        .fail(n, ErrorCallback::TargetFailed(reason.clone()));
+                }
+                self.ctx().events.publish(SystemEvent::DeadLetter {
+                    target: slot.id().clone(),
+                    sender: message.sender.clone(),
+                    payload: message.payload.clone(),
+                    reason,
+                });
+            }
         }
     }
 
@@ -265,6 +340,9 @@ impl GroupState {
     }
 
     async fn stop_all(&mut self, reason: &str) {
+        for backoff in self.backoffs.drain(..) {
+            backoff.abort();
+        }
         for i in (0..self.members.len()).rev() {
             self.stop_instance(i).await;
             self.retire(i, reason);

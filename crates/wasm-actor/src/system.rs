@@ -21,6 +21,7 @@ use crate::registry::ComponentRegistry;
 use crate::router::{RemoteTransport, Router};
 use crate::spawner::ComponentSpawner;
 use crate::spec::{ComponentSpec, GroupSpec};
+use crate::stats::{Counters, SystemStats};
 use crate::supervisor::{GroupArgs, GroupMsg, GroupSupervisor};
 
 #[derive(Debug)]
@@ -82,10 +83,18 @@ impl ActorSystem {
         config: SystemConfig,
         remote: Option<Arc<dyn RemoteTransport>>,
     ) -> Self {
+        let counters = Arc::new(Counters::default());
         let registry = Arc::new(ComponentRegistry::default());
-        let events = EventBus::new(config.event_capacity);
-        let (correlations, timer_requests) = Correlations::new();
-        let router = Router::new(registry.clone(), correlations, events.clone(), remote);
+        let events = EventBus::new(config.event_capacity, counters.clone());
+        let (correlations, timer_requests) =
+            Correlations::new(counters.clone(), config.max_request_timeout);
+        let router = Router::new(
+            registry.clone(),
+            correlations,
+            events.clone(),
+            remote,
+            counters.clone(),
+        );
         let timers = tokio::spawn(run_timers(timer_requests, Arc::downgrade(&router.inner)));
         let audit = Arc::new(EventAudit {
             log: Arc::new(MemoryAuditLog::new(config.audit_capacity)),
@@ -102,6 +111,7 @@ impl ActorSystem {
             events,
             audit,
             storage,
+            counters,
         });
         Self {
             ctx,
@@ -275,6 +285,34 @@ impl ActorSystem {
         &self.ctx.router
     }
 
+    /// What the system has done so far; cheap (a few atomic loads and one short lock).
+    pub fn stats(&self) -> SystemStats {
+        let pending = self.ctx.router.pending_requests();
+        SystemStats {
+            pending_requests: u64::try_from(pending).unwrap_or(u64::MAX),
+            ..self.ctx.counters.snapshot()
+        }
+    }
+
+    /// Whether nothing is in flight: every mailbox is empty, no component is in a call
+    /// (`handle-message`, `handle-callback`, `health`) and no request is pending.
+    ///
+    /// A component waiting out its restart backoff with an empty mailbox counts as idle.
+    pub fn is_idle(&self) -> bool {
+        self.ctx.counters.is_idle()
+    }
+
+    /// Resolves when the system is idle (see [`ActorSystem::is_idle`]). It is woken by the
+    /// last piece of work ending, with no polling. A pending request keeps the system busy
+    /// until it is answered, cancelled or times out.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future has no effect on the system.
+    pub async fn wait_idle(&self) {
+        self.ctx.counters.wait_idle().await;
+    }
+
     /// The engine components run on.
     pub fn engine(&self) -> &WasmEngine {
         &self.ctx.engine
@@ -290,7 +328,7 @@ impl ActorSystem {
                     .actor
                     .call(
                         GroupMsg::StopAll,
-                        Some(self.ctx.config.shutdown_deadline * 4),
+                        Some(self.ctx.config.shutdown_deadline.saturating_mul(4)),
                     )
                     .await;
                 if let Err(e) = stopped {
@@ -300,6 +338,8 @@ impl ActorSystem {
             }
             let _ = group.handle.await;
         }
+        // Requests still pending (to remote targets, or racing the stop) are answered now.
+        self.ctx.router.inner.fail_all();
         let timers = self.timers.lock().take();
         if let Some(timers) = timers {
             timers.abort();

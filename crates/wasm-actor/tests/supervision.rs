@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{ask, id, poll_until, spec, system, system_with, talk_to_all, wait_for};
-use wasm_actor::{Error, GroupSpec, Intensity, Strategy, SystemConfig, SystemEvent};
+use wasm_actor::{Error, GroupSpec, Intensity, RestartPolicy, Strategy, SystemConfig, SystemEvent};
 use wasm_core::{ERROR_CONTENT_TYPE, ErrorCallback, MessagingError};
 
 fn quick_intensity(max_restarts: u32) -> Intensity {
@@ -60,20 +60,81 @@ async fn a_trapping_component_is_restarted_and_keeps_its_mailbox() {
         }
         other => panic!("{other:?}"),
     }
-    // Messages sent while it restarts are kept and handled by the new instance, in order.
-    for n in 0..5 {
-        system
-            .send(&id("sup/p/1"), format!("queued {n}").into_bytes())
-            .unwrap();
-    }
     wait_for(
         &mut events,
         "restart",
         |e| matches!(e, SystemEvent::Restarted { id, .. } if id == &common::id("sup/p/1")),
     )
     .await;
-    // Fresh instance state: the five queued messages, then this one.
-    assert_eq!(ask(&system, "sup/p/1", "x").await, "handled 6");
+    assert_eq!(ask(&system, "sup/p/1", "x").await, "handled 1");
+    system.shutdown().await;
+}
+
+/// Requests queued behind the message that traps are kept across the restart and handled
+/// by the new instance, in order. The sleeper traps on its wall-time limit, so it is
+/// certainly busy while they are queued (checked: nothing handled, nothing dead yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_queued_behind_a_trap_are_delivered_after_the_restart_in_order() {
+    let system = system();
+    let mut events = system.events();
+    let limits = wasm_core::ResourceLimits {
+        max_memory_bytes: 64 * 1024 * 1024,
+        max_execution_time_ms: 300,
+        max_wall_time_ms: 300,
+        max_fuel: None,
+    };
+    system
+        .start_component(spec("sleeper", "sup/s/1").with_limits(limits))
+        .await
+        .unwrap();
+    // `request` queues on its first poll: poll the trapping one first, then five behind it.
+    let mut trap = Box::pin(system.request(
+        leak(id("sup/s/1")),
+        b"sleep 60000".to_vec(),
+        Duration::from_secs(30),
+    ));
+    assert!(poll_once(trap.as_mut()).await.is_none());
+    let mut behind: Vec<_> = (0..5)
+        .map(|n| {
+            Box::pin(system.request(
+                leak(id("sup/s/1")),
+                format!("q{n}").into_bytes(),
+                Duration::from_secs(30),
+            ))
+        })
+        .collect();
+    for request in &mut behind {
+        assert!(poll_once(request.as_mut()).await.is_none());
+    }
+    // The premise: all six queued or in hand, none handled, no trap yet.
+    let queued_at = system.stats();
+    assert_eq!((queued_at.messages_handled, queued_at.dead_letters), (0, 0));
+    let trapped = trap.await;
+    assert!(
+        matches!(
+            trapped,
+            Err(Error::Request {
+                reason: ErrorCallback::TargetFailed(_),
+                ..
+            })
+        ),
+        "{trapped:?}"
+    );
+    let mut replies = Vec::new();
+    for request in behind {
+        replies.push(String::from_utf8(request.await.unwrap()).unwrap());
+    }
+    assert_eq!(replies, ["q0", "q1", "q2", "q3", "q4"]);
+    wait_for(&mut events, "restart", |e| {
+        matches!(e, SystemEvent::Restarted { .. })
+    })
+    .await;
+    // Handled by the new instance: five calls returned, one dead letter, one restart.
+    let stats = system.stats();
+    assert_eq!(
+        (stats.messages_handled, stats.dead_letters, stats.restarts),
+        (5, 1, 1)
+    );
     system.shutdown().await;
 }
 
@@ -139,6 +200,22 @@ async fn a_request_that_outlives_its_timeout_gets_a_timeout_callback() {
     system.shutdown().await;
 }
 
+/// Keeps `to` (a sleeper) busy in a long call from the host and returns that request once
+/// the call is in hand; everything sent afterwards queues behind it.
+async fn keep_busy<'a>(
+    system: &'a wasm_actor::ActorSystem,
+    to: &'static str,
+) -> std::pin::Pin<Box<impl std::future::Future<Output = wasm_actor::Result<Vec<u8>>> + 'a>> {
+    let mut busy = Box::pin(system.request(
+        leak(id(to)),
+        b"sleep 1500".to_vec(),
+        Duration::from_secs(30),
+    ));
+    assert!(poll_once(busy.as_mut()).await.is_none());
+    until_in_hand(system, to).await;
+    busy
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_request_gets_no_callback() {
     let system = system();
@@ -150,18 +227,20 @@ async fn a_cancelled_request_gets_no_callback() {
         .start_component(spec("sleeper", "sup/sleep/1"))
         .await
         .unwrap();
-    let corr = ask(&system, "sup/req/1", "request sup/sleep/1 5000 sleep 200").await;
+    // The request waits behind a long call, so the cancel certainly comes first.
+    let busy = keep_busy(&system, "sup/sleep/1").await;
+    let corr = ask(&system, "sup/req/1", "request sup/sleep/1 60000 hello").await;
     assert_eq!(
         ask(&system, "sup/req/1", &format!("cancel {corr}")).await,
         "ok"
     );
     let again = ask(&system, "sup/req/1", &format!("cancel {corr}")).await;
     assert!(again.starts_with("err: InvalidMessage"), "{again}");
-    // Wait until the sleeper has replied (late, dropped), then check no callback came.
-    poll_until(&system, "sup/sleep/1", "hello", |_| {
-        system.router().late_replies() == 1
-    })
-    .await;
+    busy.await.unwrap();
+    // The sleeper handles the cancelled request; its reply is dropped and counted.
+    system.wait_idle().await;
+    assert_eq!(system.stats().late_replies, 1);
+    assert_eq!(system.stats().callbacks_handled, 0);
     assert_eq!(ask(&system, "sup/req/1", "count").await, "0");
     system.shutdown().await;
 }
@@ -173,21 +252,57 @@ async fn a_full_mailbox_refuses_at_once_with_queue_full() {
         .start_component(spec("sleeper", "sup/slow/1").with_mailbox(2))
         .await
         .unwrap();
+    system
+        .start_component(spec("requester", "sup/req/1").with_grants(talk_to_all()))
+        .await
+        .unwrap();
+    let busy = keep_busy(&system, "sup/slow/1").await;
     let mut accepted = 0;
-    let mut refused = 0;
     for _ in 0..10 {
-        match system.send(&id("sup/slow/1"), b"sleep 300".to_vec()) {
+        match system.send(&id("sup/slow/1"), b"x".to_vec()) {
             Ok(()) => accepted += 1,
             Err(Error::Delivery {
                 source: MessagingError::QueueFull,
                 ..
-            }) => refused += 1,
+            }) => {}
             Err(other) => panic!("{other}"),
         }
     }
-    // At most one in hand and two queued.
-    assert!((2..=3).contains(&accepted), "accepted {accepted}");
-    assert_eq!(accepted + refused, 10);
+    // One in hand, exactly two queued.
+    assert_eq!(accepted, 2);
+    assert_eq!(system.registry().queued(&id("sup/slow/1")), Some(2));
+    // A host request is refused the same way, with nothing left pending.
+    let request = system
+        .request(&id("sup/slow/1"), b"x".to_vec(), Duration::from_secs(10))
+        .await;
+    assert!(
+        matches!(
+            request,
+            Err(Error::Delivery {
+                source: MessagingError::QueueFull,
+                ..
+            })
+        ),
+        "{request:?}"
+    );
+    // A component sender sees queue-full as its WIT error, for send and request alike.
+    assert_eq!(
+        ask(&system, "sup/req/1", "send sup/slow/1 x").await,
+        "err: QueueFull"
+    );
+    assert_eq!(
+        ask(&system, "sup/req/1", "request sup/slow/1 1000 x").await,
+        "err: QueueFull"
+    );
+    assert_eq!(
+        system.stats().pending_requests,
+        1,
+        "only the busy request is pending"
+    );
+    busy.await.unwrap();
+    system.wait_idle().await;
+    // The busy call, the two queued messages, the two commands to the requester.
+    assert_eq!(system.stats().messages_handled, 1 + 2 + 2);
     system.shutdown().await;
 }
 
@@ -230,6 +345,20 @@ async fn exceeding_the_restart_intensity_stops_the_group() {
         "{gone:?}"
     );
     system.shutdown().await;
+}
+
+/// A `'static` id for requests polled by hand (tests only).
+fn leak(id: wasm_core::ComponentId) -> &'static wasm_core::ComponentId {
+    Box::leak(Box::new(id))
+}
+
+/// Polls a future once: `Some` if it is ready, `None` if it is waiting.
+async fn poll_once<F: std::future::Future>(mut f: std::pin::Pin<&mut F>) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match f.as_mut().poll(cx) {
+        std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
 }
 
 async fn handled(system: &wasm_actor::ActorSystem, to: &str) -> String {
@@ -328,6 +457,17 @@ async fn an_unhealthy_component_counts_as_failed_and_is_restarted() {
     system.shutdown().await;
 }
 
+/// Waits until `to` has taken everything out of its mailbox (its last message is in hand).
+async fn until_in_hand(system: &wasm_actor::ActorSystem, to: &str) {
+    for _ in 0..4_000 {
+        if system.registry().queued(&id(to)) == Some(0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("{to} never took its message");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_a_component_answers_its_queued_requests_and_unregisters_it() {
     let system = system();
@@ -336,35 +476,194 @@ async fn stopping_a_component_answers_its_queued_requests_and_unregisters_it() {
         .start_component(spec("sleeper", "sup/s/1"))
         .await
         .unwrap();
-    system.send(&id("sup/s/1"), b"sleep 200".to_vec()).unwrap();
-    let queued = {
-        let system = &system;
-        async move {
-            system
-                .request(&id("sup/s/1"), b"hello".to_vec(), Duration::from_secs(10))
-                .await
-        }
-    };
-    let (queued, stopped) = tokio::join!(queued, async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        system.stop_component(&id("sup/s/1")).await
-    });
-    stopped.unwrap();
-    // Either it was handled before the stop, or it was answered target-stopped.
-    match queued {
-        Ok(reply) => assert_eq!(reply, b"hello"),
-        Err(Error::Request { reason, .. }) => assert_eq!(reason, ErrorCallback::TargetStopped),
-        Err(other) => panic!("{other}"),
+    let mut busy = Box::pin(system.request(
+        leak(id("sup/s/1")),
+        b"sleep 300".to_vec(),
+        Duration::from_secs(30),
+    ));
+    assert!(poll_once(busy.as_mut()).await.is_none());
+    until_in_hand(&system, "sup/s/1").await;
+    let mut queued: Vec<_> = (0..3)
+        .map(|n| {
+            Box::pin(system.request(
+                leak(id("sup/s/1")),
+                format!("q{n}").into_bytes(),
+                Duration::from_secs(30),
+            ))
+        })
+        .collect();
+    for request in &mut queued {
+        assert!(poll_once(request.as_mut()).await.is_none());
     }
+    system
+        .send(&id("sup/s/1"), b"fire and forget".to_vec())
+        .unwrap();
+    system.stop_component(&id("sup/s/1")).await.unwrap();
+    // The stop took effect after the message in hand, and before anything queued.
+    assert_eq!(busy.await.unwrap(), b"slept 300");
+    for request in queued {
+        let outcome = request.await;
+        assert!(
+            matches!(
+                outcome,
+                Err(Error::Request {
+                    reason: ErrorCallback::TargetStopped,
+                    ..
+                })
+            ),
+            "{outcome:?}"
+        );
+    }
+    let dead = wait_for(&mut events, "dead letter", |e| {
+        matches!(e, SystemEvent::DeadLetter { .. })
+    })
+    .await;
+    assert!(
+        matches!(&dead, SystemEvent::DeadLetter { payload, .. } if payload == b"fire and forget"),
+        "{dead:?}"
+    );
     wait_for(&mut events, "stop", |e| {
         matches!(e, SystemEvent::Stopped { .. })
     })
     .await;
+    assert_eq!(system.stats().messages_handled, 1);
     assert!(!system.registry().contains(&id("sup/s/1")));
     assert!(matches!(
         system.stop_component(&id("sup/s/1")).await,
         Err(Error::NotRunning(_))
     ));
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_killed_after_the_stop_deadline_reports_the_message_in_hand() {
+    let system = system_with(SystemConfig {
+        shutdown_deadline: Duration::from_millis(50),
+        ..SystemConfig::default()
+    });
+    let mut events = system.events();
+    system
+        .start_component(spec("sleeper", "sup/s/1"))
+        .await
+        .unwrap();
+    let mut stuck = Box::pin(system.request(
+        leak(id("sup/s/1")),
+        b"sleep 4000".to_vec(),
+        Duration::from_secs(30),
+    ));
+    assert!(poll_once(stuck.as_mut()).await.is_none());
+    until_in_hand(&system, "sup/s/1").await;
+    system.stop_component(&id("sup/s/1")).await.unwrap();
+    let outcome = stuck.await;
+    match &outcome {
+        Err(Error::Request {
+            reason: ErrorCallback::TargetFailed(why),
+            ..
+        }) => {
+            assert!(why.contains("killed"), "{why}");
+        }
+        other => panic!("expected target-failed, got {other:?}"),
+    }
+    let dead = wait_for(&mut events, "dead letter", |e| {
+        matches!(e, SystemEvent::DeadLetter { .. })
+    })
+    .await;
+    assert!(
+        matches!(&dead, SystemEvent::DeadLetter { payload, reason, .. } if payload == b"sleep 4000" && reason.contains("killed")),
+        "{dead:?}"
+    );
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_component_is_restarted_after_a_failure() {
+    let system = system();
+    let mut events = system.events();
+    system
+        .start_component(spec("panicker", "pol/t/1").with_restart(RestartPolicy::Transient))
+        .await
+        .unwrap();
+    assert_eq!(ask(&system, "pol/t/1", "x").await, "handled 1");
+    let _ = system
+        .request(&id("pol/t/1"), b"panic".to_vec(), Duration::from_secs(10))
+        .await;
+    wait_for(&mut events, "restart", |e| {
+        matches!(e, SystemEvent::Restarted { .. })
+    })
+    .await;
+    assert_eq!(ask(&system, "pol/t/1", "x").await, "handled 1");
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_component_is_removed_after_a_failure_with_its_mailbox_answered() {
+    let system = system();
+    let mut events = system.events();
+    let limits = wasm_core::ResourceLimits {
+        max_memory_bytes: 64 * 1024 * 1024,
+        max_execution_time_ms: 300,
+        max_wall_time_ms: 300,
+        max_fuel: None,
+    };
+    system
+        .start_component(
+            spec("sleeper", "pol/tmp/1")
+                .with_limits(limits)
+                .with_restart(RestartPolicy::Temporary),
+        )
+        .await
+        .unwrap();
+    let mut trap = Box::pin(system.request(
+        leak(id("pol/tmp/1")),
+        b"sleep 60000".to_vec(),
+        Duration::from_secs(30),
+    ));
+    assert!(poll_once(trap.as_mut()).await.is_none());
+    let mut queued = Box::pin(system.request(
+        leak(id("pol/tmp/1")),
+        b"q".to_vec(),
+        Duration::from_secs(30),
+    ));
+    assert!(poll_once(queued.as_mut()).await.is_none());
+    system
+        .send(&id("pol/tmp/1"), b"queued message".to_vec())
+        .unwrap();
+    assert_eq!(
+        system.stats().dead_letters,
+        0,
+        "premise: queued before the failure"
+    );
+    assert!(matches!(
+        trap.await,
+        Err(Error::Request {
+            reason: ErrorCallback::TargetFailed(_),
+            ..
+        })
+    ));
+    let outcome = queued.await;
+    assert!(
+        matches!(
+            outcome,
+            Err(Error::Request {
+                reason: ErrorCallback::TargetStopped,
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+    let stopped = wait_for(&mut events, "stop", |e| {
+        matches!(e, SystemEvent::Stopped { .. })
+    })
+    .await;
+    assert!(
+        matches!(&stopped, SystemEvent::Stopped { reason, .. } if reason.contains("temporary")),
+        "{stopped:?}"
+    );
+    system.wait_idle().await;
+    let stats = system.stats();
+    // The message in hand and the queued message: two dead letters; no restart.
+    assert_eq!((stats.dead_letters, stats.restarts), (2, 0));
+    assert!(!system.registry().contains(&id("pol/tmp/1")));
     system.shutdown().await;
 }
 
@@ -410,6 +709,130 @@ async fn graceful_shutdown_calls_every_shutdown_and_leaves_no_task_behind() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(metrics.num_alive_tasks(), before);
+}
+
+/// Group [a: counter, b: counter, s: sleeper, c: counter]; `b` fails (`unhealthy`) while `s`
+/// is busy with requests queued behind its call. Returns which counters ran `shutdown` and
+/// the queued requests' replies.
+async fn siblings_after_b_fails(strategy: Strategy) -> (Vec<bool>, Vec<String>) {
+    let storage = std::sync::Arc::new(wasm_runtime::MemoryStorage::new());
+    let system = wasm_actor::ActorSystem::new(
+        common::engine(),
+        storage.clone(),
+        SystemConfig {
+            health_interval: Some(Duration::from_millis(20)),
+            shutdown_deadline: Duration::from_secs(5),
+            ..SystemConfig::default()
+        },
+    );
+    let mut events = system.events();
+    let grants = wasm_security::Grants {
+        storage: Some(wasm_security::StorageGrant {
+            read: true,
+            write: true,
+            delete: true,
+            quota: wasm_core::StorageQuota::default(),
+        }),
+        ..wasm_security::Grants::default()
+    };
+    let group = GroupSpec::new("siblings")
+        .with_strategy(strategy)
+        .with_intensity(quick_intensity(5))
+        .with_member(spec("counter", "sib/a/1").with_grants(grants.clone()))
+        .with_member(spec("counter", "sib/b/1").with_grants(grants.clone()))
+        .with_member(spec("sleeper", "sib/s/1"))
+        .with_member(spec("counter", "sib/c/1").with_grants(grants));
+    system.start_group(group).await.unwrap();
+    let busy = keep_busy(&system, "sib/s/1").await;
+    let mut queued: Vec<_> = (0..3)
+        .map(|n| {
+            Box::pin(system.request(
+                leak(id("sib/s/1")),
+                format!("q{n}").into_bytes(),
+                Duration::from_secs(30),
+            ))
+        })
+        .collect();
+    for request in &mut queued {
+        assert!(poll_once(request.as_mut()).await.is_none());
+    }
+    assert_eq!(ask(&system, "sib/b/1", "set-health unhealthy").await, "ok");
+    let restarts = match strategy {
+        Strategy::OneForAll => 4,
+        _ => 3,
+    };
+    for _ in 0..restarts {
+        wait_for(&mut events, "restart", |e| {
+            matches!(e, SystemEvent::Restarted { .. })
+        })
+        .await;
+    }
+    // The call in hand finished before the sleeper stopped; its queue survived the restart.
+    assert_eq!(busy.await.unwrap(), b"slept 1500");
+    let mut replies = Vec::new();
+    for request in queued {
+        replies.push(String::from_utf8(request.await.unwrap()).unwrap());
+    }
+    use wasm_core::StorageBackend;
+    let ran = ["sib/a/1", "sib/c/1"]
+        .iter()
+        .map(|c| storage.get(&id(c), "shutdown").unwrap().as_deref() == Some(&b"clean"[..]))
+        .collect();
+    system.shutdown().await;
+    (ran, replies)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_for_all_shuts_siblings_down_and_keeps_their_mailboxes() {
+    let (ran, replies) = siblings_after_b_fails(Strategy::OneForAll).await;
+    assert_eq!(ran, [true, true], "a and c ran shutdown");
+    assert_eq!(replies, ["q0", "q1", "q2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_for_one_shuts_later_siblings_down_and_keeps_their_mailboxes() {
+    let (ran, replies) = siblings_after_b_fails(Strategy::RestForOne).await;
+    assert_eq!(ran, [false, true], "only c (after b) ran shutdown");
+    assert_eq!(replies, ["q0", "q1", "q2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_aborts_a_restart_waiting_out_its_backoff() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let system = system();
+    let mut events = system.events();
+    let slow = Intensity {
+        max_restarts: 5,
+        window: Duration::from_secs(60),
+        backoff_base: Duration::from_secs(600),
+        backoff_max: Duration::from_secs(600),
+    };
+    system
+        .start_group(
+            GroupSpec::new("slow")
+                .with_intensity(slow)
+                .with_member(spec("panicker", "bo/p/1")),
+        )
+        .await
+        .unwrap();
+    let _ = system
+        .request(&id("bo/p/1"), b"panic".to_vec(), Duration::from_secs(10))
+        .await;
+    wait_for(&mut events, "failure", |e| {
+        matches!(e, SystemEvent::Failed { .. })
+    })
+    .await;
+    system.shutdown().await;
+    // The 10-minute backoff timer is gone with everything else.
+    for _ in 0..500 {
+        if metrics.num_alive_tasks() == before {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert_eq!(metrics.num_alive_tasks(), before);
 }
