@@ -56,7 +56,9 @@ pub use manifest::{
 };
 pub use storage::{MemoryStorage, RedbStorage};
 
-pub use wasm_actor::{ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy, SystemEvent};
+pub use wasm_actor::{
+    ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy, SystemEvent, SystemStats,
+};
 pub use wasm_core::storage::{MAX_KEY_BYTES, validate_key};
 pub use wasm_core::{
     ComponentId, ComponentInfo, ComponentMetadata, ErrorCallback, ExecutionStatus, HealthStatus,
