@@ -1,4 +1,5 @@
 //! Every kind of manifest error names the file, the line and column, and the key.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use wasm_host::{EngineConfig, Error, Manifest, ManifestErrorKind, WasmEngine};
 
