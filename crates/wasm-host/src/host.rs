@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
-use wasm_actor::{ActorSystem, ComponentSpec, GroupSpec, SystemEvent};
+use wasm_actor::{ActorSystem, ComponentSpec, GroupSpec, SystemEvent, SystemStats};
 use wasm_core::{ComponentId, ComponentInfo, ResourceLimits, StorageBackend};
 use wasm_runtime::{LoadedComponent, WasmEngine};
 use wasm_security::MemoryAuditLog;
@@ -212,6 +212,27 @@ impl Host {
     /// Subscribes to system events from now on.
     pub fn events(&self) -> Events {
         self.system.events()
+    }
+
+    /// What the system has done so far (messages handled, restarts, denials, ...); cheap.
+    pub fn stats(&self) -> SystemStats {
+        self.system.stats()
+    }
+
+    /// Whether nothing is in flight: every mailbox empty, no component in a call, no request
+    /// pending.
+    pub fn is_idle(&self) -> bool {
+        self.system.is_idle()
+    }
+
+    /// Resolves when the system is idle (see [`Host::is_idle`]), woken by the last piece of
+    /// work ending, with no polling.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future has no effect on the system.
+    pub async fn wait_idle(&self) {
+        self.system.wait_idle().await;
     }
 
     /// The ids of the running components, sorted.

@@ -1,5 +1,6 @@
 //! The facade end to end on real fixtures: a manifest loads and answers, storage persists
 //! across host restarts, quotas hold and components never see each other's keys.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 
@@ -113,6 +114,14 @@ async fn a_complete_manifest_loads_and_answers_requests() -> TestResult {
     let denied = ask(&host, "demo/intruder/1", "send demo/counter/1").await;
     assert!(denied.starts_with("denied:"), "{denied}");
     assert!(!host.audit().denials_of(&id("demo/intruder/1")).is_empty());
+    // Once idle the counters are exact: 4 requests handled plus the message the intruder
+    // sent to echo; one denial. (The timeout is only a hang guard.)
+    tokio::time::timeout(std::time::Duration::from_secs(60), host.wait_idle()).await?;
+    assert!(host.is_idle());
+    let stats = host.stats();
+    assert_eq!(stats.messages_handled, 5, "{stats:?}");
+    assert_eq!(stats.capability_denials, 1, "{stats:?}");
+    assert_eq!(stats.requests_answered, 5 - 1, "{stats:?}");
     host.shutdown().await?;
     Ok(())
 }

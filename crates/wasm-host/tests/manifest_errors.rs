@@ -1,4 +1,5 @@
 //! Every kind of manifest error names the file, the line and column, and the key.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use wasm_host::{EngineConfig, Error, Manifest, ManifestErrorKind, WasmEngine};
 
@@ -56,7 +57,7 @@ fn unknown_key_in_an_inline_table() {
         format!("{ECHO}[components.capabilities]\nstorage = {{ read = true, wirte = true }}\n");
     let (kind, line, column, key, _) = fail(&text);
     assert_eq!(kind, ManifestErrorKind::UnknownKey);
-    assert_eq!((line, column), (5, 27));
+    assert_eq!((line, column), (5, 26));
     assert_eq!(key, "components.capabilities.storage.wirte");
 }
 

@@ -63,7 +63,12 @@ impl Source<'_> {
         if kind == ManifestErrorKind::MissingKey
             && let Some(field) = backticked(&message)
         {
-            key = join(&self.header_before(span.start), field);
+            // The span is the table missing the field: its header is on the span's first line.
+            let start = span.start.min(self.text.len());
+            let line_end = self.text[start..]
+                .find('\n')
+                .map_or(self.text.len(), |i| start + i);
+            key = join(&self.header_before(line_end), field);
         }
         self.error(span, key, kind, message)
     }
@@ -103,8 +108,13 @@ impl Source<'_> {
                         keys.truncate(n);
                     }
                     token.clear();
+                    last.clear();
                 }
-                ',' => token.clear(),
+                ',' => {
+                    // A key = value pair ended.
+                    token.clear();
+                    last.clear();
+                }
                 c => token.push(c),
             }
         }
@@ -215,6 +225,9 @@ mod tests {
         assert_eq!(s.key_at(at_id), "components.id");
         let at_yes = text.find("\"yes\"").unwrap_or_default();
         assert_eq!(s.key_at(at_yes), "components.capabilities.storage.read");
+        let text2 = "[x]\nt = { a = 1, bad = 2 }\n";
+        let at_bad = text2.find("bad").unwrap_or_default();
+        assert_eq!(source(text2).key_at(at_bad), "x.t.bad");
         let at_storage = text.find("storage").unwrap_or_default();
         assert_eq!(s.key_at(at_storage), "components.capabilities.storage");
     }
