@@ -250,21 +250,6 @@ impl Host {
         self.system.audit()
     }
 
-    /// The system's counters: messages handled, restarts, dead letters, denials.
-    pub fn stats(&self) -> wasm_actor::SystemStats {
-        self.system.stats()
-    }
-
-    /// Resolves when nothing is in flight: every mailbox empty, no call running, no request
-    /// pending.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe.
-    pub async fn wait_idle(&self) {
-        self.system.wait_idle().await
-    }
-
     /// The engine components run on.
     pub fn engine(&self) -> &WasmEngine {
         self.system.engine()
