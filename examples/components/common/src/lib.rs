@@ -116,10 +116,10 @@ pub fn verb(line: &str) -> &str {
     line.split_whitespace().next().unwrap_or("")
 }
 
-/// The value of `key=value` in a message, if present.
+/// The value of `key=value` in a message (after its verb) or in a reply (which has no verb,
+/// for example `cents=750`), if present.
 pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split_whitespace()
-        .skip(1)
         .filter_map(|word| word.split_once('='))
         .find(|(k, _)| *k == key)
         .map(|(_, v)| v)
@@ -188,5 +188,14 @@ mod tests {
         assert_eq!(field(line, "sku"), Some("widget"));
         assert_eq!(number(line, "qty"), Some(3));
         assert_eq!(field(line, "price"), None);
+    }
+
+    #[test]
+    fn fields_are_read_from_a_reply_without_a_verb() {
+        assert_eq!(number("cents=750", "cents"), Some(750));
+        assert_eq!(
+            number("orders=8 total-cents=35823", "total-cents"),
+            Some(35823)
+        );
     }
 }
