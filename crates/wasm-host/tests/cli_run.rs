@@ -1,6 +1,8 @@
 //! `airssys-wasm run` on the example system, as a process: to idle with a summary, and
 //! stopped by SIGTERM with the storage file left consistent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod cli_support;
 
 use std::io::{BufRead, BufReader};

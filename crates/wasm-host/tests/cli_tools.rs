@@ -1,5 +1,7 @@
 //! `airssys-wasm validate`, `inspect` and `call` on the example system, as a process.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod cli_support;
 
 use cli_support::*;
