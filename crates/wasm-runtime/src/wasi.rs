@@ -188,9 +188,14 @@ struct LineWriter {
 }
 
 impl LineWriter {
+    /// Emits the buffered line; a blank one (such as the empty line a Rust panic message
+    /// starts with) is dropped rather than logged as an empty event.
     fn emit(&mut self) {
         let text = String::from_utf8_lossy(&self.line).into_owned();
         self.line.clear();
+        if text.trim().is_empty() {
+            return;
+        }
         tracing::info!(target: "airssys::guest", component = %self.component, stream = self.stream, "{text}");
         if let Some(tail) = &self.tail {
             tail.push(text);
@@ -260,6 +265,29 @@ mod tests {
 
     fn addr(text: &str) -> SocketAddr {
         text.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn blank_guest_lines_are_dropped() {
+        use tokio::io::AsyncWrite;
+
+        let tail = StderrTail::default();
+        let mut writer = LineWriter {
+            component: Arc::from("test/out/1"),
+            stream: "stderr",
+            tail: Some(tail.clone()),
+            line: Vec::new(),
+        };
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let text = b"\nthread '<unnamed>' panicked at src/lib.rs:1:1:\n  \nboom\n";
+        let written = Pin::new(&mut writer).poll_write(&mut cx, text);
+        assert!(matches!(written, Poll::Ready(Ok(n)) if n == text.len()));
+        let kept: Vec<String> = tail.0.lock().iter().cloned().collect();
+        assert_eq!(
+            kept,
+            ["thread '<unnamed>' panicked at src/lib.rs:1:1:", "boom"]
+        );
     }
 
     #[test]

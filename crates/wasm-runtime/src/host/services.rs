@@ -31,23 +31,25 @@ impl Host for ComponentState {
             message.truncate(end);
             message.push_str(" [cut]");
         }
-        let context = context.unwrap_or_default();
+        // An absent or empty context is left out of the event rather than logged as `[]`.
+        let context = context.filter(|c| !c.is_empty());
+        let context = context.as_ref().map(tracing::field::debug);
         let id = &self.id;
         match log_level_from_wit(level) {
             LogLevel::Trace => {
-                tracing::trace!(target: "airssys::guest", component = %id, ?context, "{message}")
+                tracing::trace!(target: "airssys::guest", component = %id, context, "{message}")
             }
             LogLevel::Debug => {
-                tracing::debug!(target: "airssys::guest", component = %id, ?context, "{message}")
+                tracing::debug!(target: "airssys::guest", component = %id, context, "{message}")
             }
             LogLevel::Info => {
-                tracing::info!(target: "airssys::guest", component = %id, ?context, "{message}")
+                tracing::info!(target: "airssys::guest", component = %id, context, "{message}")
             }
             LogLevel::Warn => {
-                tracing::warn!(target: "airssys::guest", component = %id, ?context, "{message}")
+                tracing::warn!(target: "airssys::guest", component = %id, context, "{message}")
             }
             LogLevel::Error => {
-                tracing::error!(target: "airssys::guest", component = %id, ?context, "{message}")
+                tracing::error!(target: "airssys::guest", component = %id, context, "{message}")
             }
         }
         Ok(())
