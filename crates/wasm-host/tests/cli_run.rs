@@ -70,6 +70,25 @@ fn run_to_idle_contains_the_faulty_plugin_and_books_every_order() {
     // The denial is in the log, naming the plug-in and what it tried to reach.
     assert!(out.stderr.contains("plugins/discount/1"), "{out}");
     assert!(out.stderr.contains("kickback refused"), "{out}");
+    // Each dead letter is logged with the message that was lost: the ledger's discount
+    // requests for o-4 (dave, the loop) and o-6 (zoe, the trap).
+    let dead: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("dead letter"))
+        .collect();
+    assert_eq!(dead.len(), 2, "{out}");
+    for customer in ["dave", "zoe"] {
+        assert!(
+            dead.iter().any(|l| l.contains("sender=orders/ledger/1")
+                && l.contains(&format!("payload=discount customer={customer} "))),
+            "{out}"
+        );
+    }
+    // A log read through a pipe is plain text, and a guest log line without context carries
+    // no empty `context=[]`.
+    assert!(!out.stderr.contains('\u{1b}'), "{out}");
+    assert!(!out.stderr.contains("context=[]"), "{out}");
     // The totals are in the storage file after the process ended.
     let ledger = ledger_keys(&storage);
     assert_eq!(ledger.total, TOTAL_CENTS);

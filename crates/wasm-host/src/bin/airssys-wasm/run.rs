@@ -61,6 +61,11 @@ async fn drive(
     reports: &[Resolved],
 ) -> Result<(String, Vec<String>), Failure> {
     let host = &system.host;
+    if args.exit_when_idle {
+        tracing::info!(target: "airssys::cli", "running until idle; stop sooner with Ctrl-C or SIGTERM");
+    } else {
+        tracing::info!(target: "airssys::cli", "running; stop with Ctrl-C or SIGTERM");
+    }
     for send in sends {
         host.send(&send.target, send.payload.clone())
             .with_context(|| format!("cannot send to {}", send.target))
@@ -78,7 +83,6 @@ async fn drive(
             String::from_utf8_lossy(&reply)
         );
     }
-    tracing::info!(target: "airssys::cli", "running; stop with Ctrl-C or SIGTERM");
     let stopped_by = tokio::select! {
         signal = signals.next() => signal.map_err(runtime)?,
         () = host.wait_idle(), if args.exit_when_idle => "idle".to_owned(),

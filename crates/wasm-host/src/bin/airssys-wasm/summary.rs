@@ -27,29 +27,55 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Counts an event, and logs those nothing else logs: restarts and dead letters. A failure
+    /// or a group giving up is logged by its supervisor already, a denial by the audit.
     fn add(&mut self, event: &SystemEvent) {
         match event {
             SystemEvent::Started { .. } => self.started += 1,
-            SystemEvent::Failed { id, reason } => {
-                self.failures += 1;
-                tracing::warn!(target: "airssys::cli", component = %id, %reason, "component failed");
-            }
+            SystemEvent::Failed { .. } => self.failures += 1,
             SystemEvent::Restarted { id, attempt } => {
                 self.restarts += 1;
                 tracing::info!(target: "airssys::cli", component = %id, attempt, "component restarted");
             }
             SystemEvent::CapabilityDenied { .. } => self.denials += 1,
-            SystemEvent::DeadLetter { target, reason, .. } => {
+            SystemEvent::DeadLetter {
+                target,
+                sender,
+                payload,
+                reason,
+            } => {
                 self.dead_letters += 1;
-                tracing::warn!(target: "airssys::cli", component = %target, %reason, "dead letter");
+                tracing::warn!(
+                    target: "airssys::cli",
+                    component = %target,
+                    %sender,
+                    payload = %preview(payload),
+                    %reason,
+                    "dead letter: a message was not handled"
+                );
             }
-            SystemEvent::GroupFailed { group, reason } => {
-                self.groups_failed += 1;
-                tracing::error!(target: "airssys::cli", %group, %reason, "supervision group gave up");
-            }
+            SystemEvent::GroupFailed { .. } => self.groups_failed += 1,
             SystemEvent::Stopped { .. } => {}
         }
     }
+}
+
+/// The most of a payload shown in a log line, in characters.
+const PREVIEW_CHARS: usize = 80;
+
+/// A payload as one short line of text for the log: lossy UTF-8, line breaks shown as `\n`,
+/// cut after [`PREVIEW_CHARS`] characters.
+fn preview(payload: &[u8]) -> String {
+    let text = String::from_utf8_lossy(payload);
+    let mut out: String = text
+        .chars()
+        .take(PREVIEW_CHARS)
+        .collect::<String>()
+        .replace('\n', "\\n");
+    if text.chars().nth(PREVIEW_CHARS).is_some() {
+        out.push_str("...");
+    }
+    out
 }
 
 /// A task counting a system's events until it is told to finish.
@@ -116,4 +142,27 @@ pub fn render(stopped_by: &str, tally: &Tally, stats: &wasm_host::SystemStats) -
         let _ = writeln!(out, "  {key}: {value}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_preview_is_one_short_line() {
+        assert_eq!(
+            preview(b"discount customer=zoe sku=gadget"),
+            "discount customer=zoe sku=gadget"
+        );
+        assert_eq!(preview(b"o-1 a\no-2 b"), "o-1 a\\no-2 b");
+        let long = "x".repeat(PREVIEW_CHARS + 1);
+        assert_eq!(
+            preview(long.as_bytes()),
+            format!("{}...", "x".repeat(PREVIEW_CHARS))
+        );
+        assert_eq!(
+            preview("x".repeat(PREVIEW_CHARS).as_bytes()).len(),
+            PREVIEW_CHARS
+        );
+    }
 }
