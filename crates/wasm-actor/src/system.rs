@@ -86,7 +86,7 @@ impl ActorSystem {
         let counters = Arc::new(Counters::default());
         let registry = Arc::new(ComponentRegistry::default());
         let events = EventBus::new(config.event_capacity, counters.clone());
-        let (correlations, timer_requests) =
+        let (correlations, timer_signal) =
             Correlations::new(counters.clone(), config.max_request_timeout);
         let router = Router::new(
             registry.clone(),
@@ -95,7 +95,7 @@ impl ActorSystem {
             remote,
             counters.clone(),
         );
-        let timers = tokio::spawn(run_timers(timer_requests, Arc::downgrade(&router.inner)));
+        let timers = tokio::spawn(run_timers(timer_signal, Arc::downgrade(&router.inner)));
         let audit = Arc::new(EventAudit {
             log: Arc::new(MemoryAuditLog::new(config.audit_capacity)),
             events: events.clone(),
