@@ -15,7 +15,7 @@ use wasm_security::MemoryAuditLog;
 
 use crate::context::{Directory, SystemConfig, SystemContext};
 use crate::correlation::{Correlations, run_timers};
-use crate::error::{Error, Result};
+use crate::error::{Error, MemberStartFailed, Result, with_causes};
 use crate::events::{EventAudit, EventBus, SystemEvent};
 use crate::registry::ComponentRegistry;
 use crate::router::{RemoteTransport, Router};
@@ -161,9 +161,12 @@ impl ActorSystem {
             Actor::spawn(None, GroupSupervisor, args)
                 .await
                 .map_err(|e| match e {
-                    SpawnErr::StartupFailed(inner) => Error::StartFailed {
-                        component: first_component(&inner.to_string()),
-                        reason: inner.to_string(),
+                    SpawnErr::StartupFailed(inner) => match inner.downcast::<MemberStartFailed>() {
+                        Ok(failed) => Error::StartFailed {
+                            component: failed.component,
+                            reason: failed.reason,
+                        },
+                        Err(other) => Error::Actor(with_causes(other.as_ref())),
                     },
                     other => Error::Actor(other.to_string()),
                 })?;
@@ -346,12 +349,4 @@ impl ActorSystem {
             let _ = timers.await;
         }
     }
-}
-
-/// Best effort: the component id named in a start failure message.
-fn first_component(message: &str) -> ComponentId {
-    message
-        .split_whitespace()
-        .find_map(|word| word.trim_end_matches(':').parse().ok())
-        .unwrap_or_else(ComponentId::host)
 }
