@@ -57,7 +57,18 @@ pub enum Flavour {
 }
 
 impl Flavour {
-    const ALL: [Flavour; 2] = [Flavour::CurrentThread, Flavour::MultiThread];
+    /// Both flavours, or the one `AIRSSYS_BENCH_FLAVOUR` (`current` or `multi`) names.
+    fn selected() -> Vec<Flavour> {
+        let only = std::env::var("AIRSSYS_BENCH_FLAVOUR").unwrap_or_default();
+        [Flavour::CurrentThread, Flavour::MultiThread]
+            .into_iter()
+            .filter(|f| match only.as_str() {
+                "current" => *f == Flavour::CurrentThread,
+                "multi" => *f == Flavour::MultiThread,
+                _ => true,
+            })
+            .collect()
+    }
 
     fn name(self) -> &'static str {
         match self {
@@ -159,9 +170,9 @@ fn throughput(engine: &WasmEngine, pinger: &LoadedComponent, sizes: Sizes, full:
             ComponentSpec::new(id(RECEIVER), pinger.clone()).with_mailbox(n as usize + 16),
         ]
     };
-    let actors: Vec<(Flavour, Actors)> = Flavour::ALL
-        .iter()
-        .map(|&f| (f, Actors::start(f, engine, specs())))
+    let actors: Vec<(Flavour, Actors)> = Flavour::selected()
+        .into_iter()
+        .map(|f| (f, Actors::start(f, engine, specs())))
         .collect();
     let mut bare = baseline::BarePair::new(engine, pinger);
     let mut bare_rates = Vec::new();
@@ -258,7 +269,7 @@ fn round_trips(
     println!(
         "   reference: one echo handle-message as a direct ComponentInstance call: p50 {wasm_p50:.2} us"
     );
-    for flavour in Flavour::ALL {
+    for flavour in Flavour::selected() {
         let specs = vec![
             ComponentSpec::new(id(PINGER), pinger.clone()).with_grants(talk_to_all()),
             ComponentSpec::new(id(ECHO), echo.clone()),
@@ -313,7 +324,8 @@ fn main() {
     };
     let pinger = load("pinger");
     let echo = load("echo");
-    // `AIRSSYS_BENCH_ONLY=throughput,rtt,spawn` picks sections (for profiling one of them).
+    // `AIRSSYS_BENCH_ONLY=throughput,rtt,spawn` picks sections and `AIRSSYS_BENCH_FLAVOUR=current`
+    // or `multi` one runtime flavour (for profiling).
     let only = std::env::var("AIRSSYS_BENCH_ONLY").unwrap_or_default();
     let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
     if wanted("throughput") {

@@ -1,15 +1,19 @@
-//! Request correlation: host-unique ids, the pending-request table, and the timer that turns
-//! expired requests into timeout callbacks.
+//! Request correlation: host-unique ids, the pending-request table with a deadline per
+//! request, and the timer task that turns expired requests into timeout callbacks.
+//!
+//! The deadlines live in the table, ordered, under the same lock as the requests: answering
+//! or cancelling a request removes its deadline with it, and the timer task sleeps until the
+//! earliest deadline. It is woken early only when a new request has an earlier deadline than
+//! the one it sleeps until, so a request costs the timer task nothing in the common case.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeSet, HashMap};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::time::DelayQueue;
-use tokio_util::time::delay_queue::Key;
+use tokio::sync::{Notify, oneshot};
 use wasm_core::{ComponentId, CorrelationId, ErrorCallback, MessagingError};
 
 use crate::router::RouterInner;
@@ -31,6 +35,8 @@ pub(crate) enum Requester {
 pub(crate) struct Pending {
     pub(crate) requester: Requester,
     pub(crate) target: ComponentId,
+    /// When it times out.
+    pub(crate) deadline: Instant,
     /// Held until the request is answered (after its callback is queued) or dropped.
     pub(crate) _work: WorkUnit,
 }
@@ -50,44 +56,56 @@ pub(crate) fn parse_id(id: &CorrelationId) -> Option<u64> {
 #[derive(Debug)]
 pub(crate) struct Correlations {
     next: AtomicU64,
-    table: Mutex<HashMap<u64, Pending>>,
-    timers: mpsc::UnboundedSender<Timer>,
+    table: Mutex<Table>,
+    timer: Arc<TimerSignal>,
     counters: Arc<Counters>,
     max_timeout: Duration,
 }
 
-/// What the timer task is told.
-#[derive(Debug)]
-pub(crate) enum Timer {
-    /// Arm a deadline for request `n`.
-    Arm(u64, Duration),
-    /// Request `n` was answered or cancelled: drop its deadline.
-    Disarm(u64),
+/// The pending requests and their deadlines, under one lock.
+#[derive(Debug, Default)]
+struct Table {
+    pending: HashMap<u64, Pending>,
+    /// Every pending request's deadline, earliest first.
+    deadlines: BTreeSet<(Instant, u64)>,
+    /// When the timer task will next look at the deadlines; `None` while it waits for a
+    /// first one. A new deadline earlier than this wakes it; any later one does not.
+    timer_wakes_at: Option<Instant>,
 }
 
-/// The longest deadline the timer accepts whatever the configuration says: tokio-util's
-/// `DelayQueue` panics for deadlines beyond about two years.
+/// Shared between the table and the timer task.
+#[derive(Debug)]
+pub(crate) struct TimerSignal {
+    /// Wakes the timer task for a deadline earlier than the one it sleeps until.
+    earlier: Notify,
+    /// Cleared when the timer task ends (shutdown): requests are then refused.
+    alive: AtomicBool,
+}
+
+/// The longest deadline accepted whatever the configuration says (tokio's timer wheel
+/// covers about two years).
 pub(crate) const TIMER_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl Correlations {
     /// A table whose request timeouts are clamped to `max_timeout` (itself clamped to
-    /// [`TIMER_LIMIT`]).
-    pub(crate) fn new(
-        counters: Arc<Counters>,
-        max_timeout: Duration,
-    ) -> (Self, mpsc::UnboundedReceiver<Timer>) {
-        let (timers, rx) = mpsc::unbounded_channel();
+    /// [`TIMER_LIMIT`]), and the signal its timer task ([`run_timers`]) listens to.
+    pub(crate) fn new(counters: Arc<Counters>, max_timeout: Duration) -> (Self, Arc<TimerSignal>) {
+        let timer = Arc::new(TimerSignal {
+            earlier: Notify::new(),
+            alive: AtomicBool::new(true),
+        });
         let table = Self {
             next: AtomicU64::new(1),
-            table: Mutex::new(HashMap::new()),
-            timers,
+            table: Mutex::new(Table::default()),
+            timer: Arc::clone(&timer),
             counters,
             max_timeout: max_timeout.min(TIMER_LIMIT),
         };
-        (table, rx)
+        (table, timer)
     }
 
-    /// Records a pending request and arms its deadline, clamped to the configured maximum.
+    /// Records a pending request with its deadline, clamped to the configured maximum. The
+    /// timer task is woken only if this deadline is earlier than the one it sleeps until.
     ///
     /// # Errors
     ///
@@ -99,62 +117,70 @@ impl Correlations {
         target: ComponentId,
         timeout: Duration,
     ) -> Result<u64, MessagingError> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let pending = Pending {
-            requester,
-            target,
-            _work: self.counters.unit(),
-        };
-        self.table.lock().insert(n, pending);
-        if self
-            .timers
-            .send(Timer::Arm(n, timeout.min(self.max_timeout)))
-            .is_err()
-        {
-            tracing::error!(
-                correlation = n,
-                "request timer task is gone; request refused"
-            );
-            self.table.lock().remove(&n);
+        if !self.timer.alive.load(Ordering::Acquire) {
+            tracing::error!("request timer task is gone; request refused");
             return Err(MessagingError::DeliveryFailed(
                 "the request timer is not running (the system is shut down)".into(),
             ));
         }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let timeout = timeout.min(self.max_timeout);
+        let deadline = now.checked_add(timeout).unwrap_or(now + TIMER_LIMIT);
+        let pending = Pending {
+            requester,
+            target,
+            deadline,
+            _work: self.counters.unit(),
+        };
+        let wake = {
+            let mut table = self.table.lock();
+            table.pending.insert(n, pending);
+            table.deadlines.insert((deadline, n));
+            let earlier = table.timer_wakes_at.is_none_or(|at| deadline < at);
+            if earlier {
+                table.timer_wakes_at = Some(deadline);
+            }
+            earlier
+        };
+        if wake {
+            self.timer.earlier.notify_one();
+        }
         Ok(n)
     }
 
-    /// Removes a pending request (to answer or cancel it) and drops its deadline.
+    /// Removes a pending request (to answer or cancel it) with its deadline.
     pub(crate) fn take(&self, n: u64) -> Option<Pending> {
-        let pending = self.table.lock().remove(&n);
-        if pending.is_some() {
-            self.disarm(n);
-        }
-        pending
+        self.table.lock().remove(n)
     }
 
-    /// Removes a pending request whose deadline has fired.
-    pub(crate) fn take_expired(&self, n: u64) -> Option<Pending> {
-        self.table.lock().remove(&n)
-    }
-
-    fn disarm(&self, n: u64) {
-        // After shutdown the timer task is gone and there is no deadline left to drop.
-        if self.timers.send(Timer::Disarm(n)).is_err() {
-            tracing::trace!(correlation = n, "timer task gone; nothing to disarm");
+    /// Removes the requests whose deadline is at or before `now`; returns them and the next
+    /// deadline, which the timer task sleeps until.
+    fn take_expired(&self, now: Instant) -> (Vec<(u64, Pending)>, Option<Instant>) {
+        let mut table = self.table.lock();
+        let mut expired = Vec::new();
+        while let Some(&(deadline, n)) = table.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            if let Some(pending) = table.remove(n) {
+                expired.push((n, pending));
+            }
         }
+        let next = table.deadlines.first().map(|&(deadline, _)| deadline);
+        table.timer_wakes_at = next;
+        (expired, next)
     }
 
     /// Removes a pending request if `requester` made it.
     pub(crate) fn cancel(&self, requester: &ComponentId, n: u64) -> bool {
         let mut table = self.table.lock();
         let owned = matches!(
-            table.get(&n),
+            table.pending.get(&n),
             Some(Pending { requester: Requester::Component(id), .. }) if id == requester
         );
         if owned {
-            table.remove(&n);
-            drop(table);
-            self.disarm(n);
+            table.remove(n);
         }
         owned
     }
@@ -163,28 +189,21 @@ impl Correlations {
     pub(crate) fn take_for_target(&self, target: &ComponentId) -> Vec<(u64, Pending)> {
         let mut table = self.table.lock();
         let ids: Vec<u64> = table
+            .pending
             .iter()
             .filter(|(_, p)| &p.target == target)
             .map(|(n, _)| *n)
             .collect();
-        let taken: Vec<(u64, Pending)> = ids
-            .into_iter()
-            .filter_map(|n| table.remove(&n).map(|p| (n, p)))
-            .collect();
-        drop(table);
-        for (n, _) in &taken {
-            self.disarm(*n);
-        }
-        taken
+        ids.into_iter()
+            .filter_map(|n| table.remove(n).map(|p| (n, p)))
+            .collect()
     }
 
     /// Removes every pending request (at shutdown).
     pub(crate) fn take_all(&self) -> Vec<(u64, Pending)> {
-        let taken: Vec<(u64, Pending)> = self.table.lock().drain().collect();
-        for (n, _) in &taken {
-            self.disarm(*n);
-        }
-        taken
+        let mut table = self.table.lock();
+        table.deadlines.clear();
+        table.pending.drain().collect()
     }
 
     pub(crate) fn count_late(&self) {
@@ -196,38 +215,56 @@ impl Correlations {
     }
 
     pub(crate) fn pending(&self) -> usize {
-        self.table.lock().len()
+        self.table.lock().pending.len()
     }
 }
 
-/// Fires request deadlines: each expired request still pending gets a timeout callback.
-/// Ends when every sender is gone or the router is dropped.
-pub(crate) async fn run_timers(
-    mut requests: mpsc::UnboundedReceiver<Timer>,
-    router: Weak<RouterInner>,
-) {
-    let mut deadlines: DelayQueue<u64> = DelayQueue::new();
-    let mut keys: HashMap<u64, Key> = HashMap::new();
+impl Table {
+    fn remove(&mut self, n: u64) -> Option<Pending> {
+        let pending = self.pending.remove(&n)?;
+        self.deadlines.remove(&(pending.deadline, n));
+        Some(pending)
+    }
+}
+
+/// Marks the timer task gone when it ends, however it ends (aborted at shutdown included).
+struct Alive(Arc<TimerSignal>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::Release);
+    }
+}
+
+/// Fires request deadlines: sleeps until the earliest one (or until told of an earlier one),
+/// then answers every expired request still pending with a timeout callback. Answered and
+/// cancelled requests cost it nothing: their deadlines leave the table with them. Ends when
+/// the router is dropped, or when aborted at shutdown.
+pub(crate) async fn run_timers(signal: Arc<TimerSignal>, router: Weak<RouterInner>) {
+    let _alive = Alive(Arc::clone(&signal));
     loop {
-        tokio::select! {
-            next = requests.recv() => match next {
-                Some(Timer::Arm(n, timeout)) => {
-                    // Clamped again here: `DelayQueue::insert` panics past about two years.
-                    keys.insert(n, deadlines.insert(n, timeout.min(TIMER_LIMIT)));
-                }
-                Some(Timer::Disarm(n)) => {
-                    if let Some(key) = keys.remove(&n) {
-                        deadlines.try_remove(&key);
-                    }
-                }
-                None => break,
-            },
-            Some(expired) = std::future::poll_fn(|cx| deadlines.poll_expired(cx)), if !deadlines.is_empty() => {
-                let n = expired.into_inner();
-                keys.remove(&n);
-                let Some(router) = router.upgrade() else { break };
-                router.expire(n);
+        // Listening before the table is read: a deadline registered in between is not missed.
+        let earlier = signal.earlier.notified();
+        let mut earlier = pin!(earlier);
+        earlier.as_mut().enable();
+        let next = {
+            let Some(router) = router.upgrade() else {
+                return;
+            };
+            let (expired, next) = router.correlations.take_expired(Instant::now());
+            for (n, pending) in expired {
+                router.answer(n, pending, Err(ErrorCallback::Timeout));
             }
+            next
+        };
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    () = &mut earlier => {}
+                }
+            }
+            None => earlier.await,
         }
     }
 }
@@ -269,25 +306,64 @@ mod tests {
         Ok(())
     }
 
-    #[tokio::test]
-    async fn huge_timeouts_are_clamped_and_answered_entries_disarm_their_timer() {
-        let (table, mut rx) = Correlations::new(Arc::default(), Duration::from_secs(30));
+    #[test]
+    fn huge_timeouts_are_clamped_and_answered_entries_leave_no_deadline() {
+        let (table, signal) = Correlations::new(Arc::default(), Duration::from_secs(30));
         let a: ComponentId = "t/a/1".parse().unwrap_or_else(|e| panic!("{e}"));
+        let before = Instant::now();
         let n = table
             .register(Requester::Component(a.clone()), a.clone(), Duration::MAX)
             .unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            matches!(rx.recv().await, Some(Timer::Arm(m, t)) if m == n && t == Duration::from_secs(30))
-        );
+        let later = table
+            .register(
+                Requester::Component(a.clone()),
+                a.clone(),
+                Duration::from_secs(10),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        {
+            let t = table.table.lock();
+            let deadline = t.pending[&n].deadline;
+            assert!(deadline <= Instant::now() + Duration::from_secs(30));
+            assert!(deadline >= before + Duration::from_secs(30));
+            // The 10 s request is due first: the timer was told to wake for it.
+            assert_eq!(t.timer_wakes_at, Some(t.pending[&later].deadline));
+        }
         assert!(table.take(n).is_some());
-        assert!(matches!(rx.recv().await, Some(Timer::Disarm(m)) if m == n));
+        assert!(table.take(later).is_some());
+        assert!(table.table.lock().deadlines.is_empty());
+        // Nothing expired yet, nothing left to wait for.
+        let (expired, next) = table.take_expired(Instant::now());
+        assert!(expired.is_empty());
+        assert_eq!(next, None);
         // A timer task that is gone refuses the request instead of losing its deadline.
-        drop(rx);
+        drop(Alive(signal));
         let refused = table.register(Requester::Component(a.clone()), a, Duration::from_secs(1));
         assert!(
             matches!(refused, Err(MessagingError::DeliveryFailed(_))),
             "{refused:?}"
         );
         assert_eq!(table.pending(), 0);
+    }
+
+    #[test]
+    fn expired_requests_are_taken_in_deadline_order() {
+        let (table, _signal) = Correlations::new(Arc::default(), Duration::from_secs(60));
+        let a: ComponentId = "t/a/1".parse().unwrap_or_else(|e| panic!("{e}"));
+        let register = |secs| {
+            table
+                .register(
+                    Requester::Component(a.clone()),
+                    a.clone(),
+                    Duration::from_secs(secs),
+                )
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let (late, early, middle) = (register(30), register(10), register(20));
+        let (expired, next) = table.take_expired(Instant::now() + Duration::from_secs(25));
+        let taken: Vec<u64> = expired.iter().map(|(n, _)| *n).collect();
+        assert_eq!(taken, vec![early, middle]);
+        assert_eq!(next, Some(table.table.lock().pending[&late].deadline));
+        assert_eq!(table.pending(), 1);
     }
 }

@@ -58,3 +58,45 @@ pub enum Error {
 
 /// A `Result` whose error defaults to this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error's message followed by each of its causes (`message: cause: cause`), so a reason
+/// kept as text still says what went wrong underneath (wasmtime's own error, an OS error).
+pub(crate) fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        // Some errors repeat their cause in their own message; say it once.
+        if !text.ends_with(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
+/// Why a group could not start: which member, and why (its text with causes).
+#[derive(Debug, thiserror::Error)]
+#[error("component {component} failed to start: {reason}")]
+pub(crate) struct MemberStartFailed {
+    pub(crate) component: ComponentId,
+    pub(crate) reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn causes_are_appended_once() {
+        let error = Outer(std::io::Error::other("Cannot allocate memory"));
+        assert_eq!(with_causes(&error), "outer: Cannot allocate memory");
+        let io = std::io::Error::other("alone");
+        assert_eq!(with_causes(&io), "alone");
+    }
+}

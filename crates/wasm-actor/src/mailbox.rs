@@ -70,9 +70,16 @@ impl Mailbox {
     /// Queues a message within the capacity, or a callback regardless of it (callbacks answer
     /// requests this component made; dropping one would break the one-callback promise).
     pub(crate) fn push(&self, envelope: Envelope) -> Result<(), Refused> {
+        self.try_push(envelope).map_err(|refused| refused.0)
+    }
+
+    /// As [`Mailbox::push`], handing a refused envelope back (boxed: refusals are rare).
+    pub(crate) fn try_push(&self, envelope: Envelope) -> Result<(), Box<(Refused, Envelope)>> {
         {
             let mut queue = self.queue.lock();
-            Self::admit(&queue, self.capacity, &envelope)?;
+            if let Err(refused) = Self::admit(&queue, self.capacity, &envelope) {
+                return Err(Box::new((refused, envelope)));
+            }
             self.counters.add_work(1);
             queue.items.push_back(envelope);
         }

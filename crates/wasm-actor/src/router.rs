@@ -17,7 +17,7 @@ use wasm_core::{
 use crate::correlation::{Correlations, Outcome, Pending, Requester, format_id, parse_id};
 use crate::events::{EventBus, SystemEvent};
 use crate::mailbox::{Envelope, Mailbox, Refused};
-use crate::registry::ComponentRegistry;
+use crate::registry::{ComponentRegistry, Slot};
 use crate::stats::{Counters, bump};
 
 /// Delivers messages to components that live in another host. The seam for a future remote
@@ -76,8 +76,20 @@ impl RouterInner {
         payload: MessagePayload,
         request: Option<u64>,
     ) -> Result<(), MessagingError> {
+        self.deliver_to(self.registry.get(to), from, to, payload, request)
+    }
+
+    /// As [`RouterInner::deliver`], with `to`'s slot already looked up.
+    fn deliver_to(
+        &self,
+        slot: Option<Arc<Slot>>,
+        from: &ComponentId,
+        to: &ComponentId,
+        payload: MessagePayload,
+        request: Option<u64>,
+    ) -> Result<(), MessagingError> {
         let message = message(from, payload, request);
-        match self.registry.get(to) {
+        match slot {
             Some(slot) => slot
                 .mailbox
                 .push(Envelope::Message { message, request })
@@ -97,12 +109,13 @@ impl RouterInner {
         payload: MessagePayload,
         timeout: Duration,
     ) -> Result<u64, MessagingError> {
-        if self.remote.is_none() && !self.registry.contains(to) {
+        let slot = self.registry.get(to);
+        if slot.is_none() && self.remote.is_none() {
             return Err(MessagingError::TargetNotFound(to.clone()));
         }
         // Registered before delivery so a fast reply always finds its entry.
         let n = self.correlations.register(requester, to.clone(), timeout)?;
-        if let Err(error) = self.deliver(from, to, payload, Some(n)) {
+        if let Err(error) = self.deliver_to(slot, from, to, payload, Some(n)) {
             self.correlations.take(n);
             return Err(error);
         }
@@ -118,13 +131,6 @@ impl RouterInner {
                 self.correlations.count_late();
                 tracing::debug!(correlation = n, "late reply dropped");
             }
-        }
-    }
-
-    /// Times out request `n` if it is still pending.
-    pub(crate) fn expire(&self, n: u64) {
-        if let Some(pending) = self.correlations.take_expired(n) {
-            self.answer(n, pending, Err(ErrorCallback::Timeout));
         }
     }
 
@@ -152,7 +158,7 @@ impl RouterInner {
 
     /// Delivers the outcome; the request's unit of work is given up only afterwards (when
     /// `pending` drops), so a queued callback keeps the system busy without a gap.
-    fn answer(&self, n: u64, pending: Pending, outcome: Outcome) {
+    pub(crate) fn answer(&self, n: u64, pending: Pending, outcome: Outcome) {
         bump(&self.counters.requests_answered);
         match pending.requester {
             Requester::Host(reply) => {
@@ -174,11 +180,16 @@ impl RouterInner {
                         content_type,
                     },
                 };
-                let pushed = self
-                    .registry
-                    .get(&requester)
-                    .map(|slot| slot.mailbox.push(Envelope::Callback(callback.clone())));
-                if !matches!(pushed, Some(Ok(()))) {
+                let envelope = Envelope::Callback(callback);
+                let refused = match self.registry.get(&requester) {
+                    Some(slot) => slot
+                        .mailbox
+                        .try_push(envelope)
+                        .err()
+                        .map(|refused| refused.1),
+                    None => Some(envelope),
+                };
+                if let Some(Envelope::Callback(callback)) = refused {
                     self.events.publish(SystemEvent::DeadLetter {
                         target: requester,
                         sender: callback.sender,

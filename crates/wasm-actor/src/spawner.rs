@@ -10,7 +10,7 @@ use wasm_security::CapabilitySet;
 
 use crate::actor::{ActorArgs, ActorMsg, ComponentActor};
 use crate::context::SystemContext;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, with_causes};
 use crate::events::SystemEvent;
 use crate::mailbox::Envelope;
 use crate::registry::Slot;
@@ -61,7 +61,7 @@ impl ComponentSpawner {
         Actor::spawn_linked(None, ComponentActor, args, supervisor)
             .await
             .map_err(|e| match e {
-                SpawnErr::StartupFailed(inner) => inner.to_string(),
+                SpawnErr::StartupFailed(inner) => with_causes(inner.as_ref()),
                 other => other.to_string(),
             })
     }

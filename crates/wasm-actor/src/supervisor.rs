@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use wasm_core::{ComponentId, ErrorCallback};
 
 use crate::context::SystemContext;
+use crate::error::MemberStartFailed;
 use crate::events::SystemEvent;
 use crate::registry::{InFlight, Slot};
 use crate::spawner::{ComponentSpawner, Running};
@@ -105,7 +106,10 @@ impl Actor for GroupSupervisor {
             if let Err(reason) = state.start(&myself, i).await {
                 let id = state.members[i].slot.id().clone();
                 state.stop_all("the group failed to start").await;
-                return Err(format!("component {id} failed to start: {reason}").into());
+                return Err(Box::new(MemberStartFailed {
+                    component: id,
+                    reason,
+                }));
             }
         }
         Ok(state)

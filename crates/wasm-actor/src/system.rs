@@ -15,7 +15,7 @@ use wasm_security::MemoryAuditLog;
 
 use crate::context::{Directory, SystemConfig, SystemContext};
 use crate::correlation::{Correlations, run_timers};
-use crate::error::{Error, Result};
+use crate::error::{Error, MemberStartFailed, Result, with_causes};
 use crate::events::{EventAudit, EventBus, SystemEvent};
 use crate::registry::ComponentRegistry;
 use crate::router::{RemoteTransport, Router};
@@ -86,7 +86,7 @@ impl ActorSystem {
         let counters = Arc::new(Counters::default());
         let registry = Arc::new(ComponentRegistry::default());
         let events = EventBus::new(config.event_capacity, counters.clone());
-        let (correlations, timer_requests) =
+        let (correlations, timer_signal) =
             Correlations::new(counters.clone(), config.max_request_timeout);
         let router = Router::new(
             registry.clone(),
@@ -95,7 +95,7 @@ impl ActorSystem {
             remote,
             counters.clone(),
         );
-        let timers = tokio::spawn(run_timers(timer_requests, Arc::downgrade(&router.inner)));
+        let timers = tokio::spawn(run_timers(timer_signal, Arc::downgrade(&router.inner)));
         let audit = Arc::new(EventAudit {
             log: Arc::new(MemoryAuditLog::new(config.audit_capacity)),
             events: events.clone(),
@@ -161,9 +161,12 @@ impl ActorSystem {
             Actor::spawn(None, GroupSupervisor, args)
                 .await
                 .map_err(|e| match e {
-                    SpawnErr::StartupFailed(inner) => Error::StartFailed {
-                        component: first_component(&inner.to_string()),
-                        reason: inner.to_string(),
+                    SpawnErr::StartupFailed(inner) => match inner.downcast::<MemberStartFailed>() {
+                        Ok(failed) => Error::StartFailed {
+                            component: failed.component,
+                            reason: failed.reason,
+                        },
+                        Err(other) => Error::Actor(with_causes(other.as_ref())),
                     },
                     other => Error::Actor(other.to_string()),
                 })?;
@@ -346,12 +349,4 @@ impl ActorSystem {
             let _ = timers.await;
         }
     }
-}
-
-/// Best effort: the component id named in a start failure message.
-fn first_component(message: &str) -> ComponentId {
-    message
-        .split_whitespace()
-        .find_map(|word| word.trim_end_matches(':').parse().ok())
-        .unwrap_or_else(ComponentId::host)
 }

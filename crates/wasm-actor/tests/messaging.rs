@@ -321,7 +321,7 @@ async fn a_guest_timeout_of_u64_max_is_clamped_and_timeouts_keep_working() {
         .start_component(spec("sleeper", "tmo/s/1"))
         .await
         .unwrap();
-    // u64::MAX ms would panic tokio-util's DelayQueue; clamped to 100 ms it times out.
+    // u64::MAX ms would overflow a deadline; clamped to 100 ms it times out.
     let corr = ask(
         &system,
         "tmo/a/1",

@@ -12,6 +12,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -41,6 +42,8 @@ pub struct CacheStats {
 
 pub(crate) struct ComponentCache {
     memory: Mutex<HashMap<ContentHash, Component>>,
+    /// One lock per hash being compiled, so the same bytes are never compiled twice at once.
+    compiling: Mutex<HashMap<ContentHash, Arc<Mutex<()>>>>,
     dir: Option<PathBuf>,
     compiled: AtomicU64,
     memory_hits: AtomicU64,
@@ -73,6 +76,7 @@ impl ComponentCache {
         let stale_removed = dir.as_deref().map_or(0, |dir| remove_stale(dir, engine));
         Self {
             memory: Mutex::new(HashMap::new()),
+            compiling: Mutex::new(HashMap::new()),
             dir,
             compiled: AtomicU64::new(0),
             memory_hits: AtomicU64::new(0),
@@ -92,17 +96,46 @@ impl ComponentCache {
         }
     }
 
-    /// The compiled component for `bytes`, from memory, disk, or `compile`.
+    /// The compiled component for `bytes`, from memory, disk, or `compile`. Concurrent loads
+    /// of the same bytes compile once: the first takes the hash's compile lock, the others
+    /// wait on it and then find the component in memory.
     pub(crate) fn get_or_compile(
         &self,
         engine: &Engine,
         hash: &ContentHash,
         compile: impl FnOnce() -> wasmtime::Result<Component>,
     ) -> wasmtime::Result<Component> {
-        if let Some(component) = self.memory.lock().get(hash) {
-            self.memory_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(component.clone());
+        if let Some(component) = self.memory_hit(hash) {
+            return Ok(component);
         }
+        let lock = Arc::clone(self.compiling.lock().entry(*hash).or_default());
+        let result = {
+            let _compiling = lock.lock();
+            match self.memory_hit(hash) {
+                Some(component) => Ok(component),
+                None => self.load_or_compile(engine, hash, compile),
+            }
+        };
+        // The last one out removes the lock: the map holds only hashes being compiled.
+        let mut compiling = self.compiling.lock();
+        if Arc::strong_count(&lock) == 2 {
+            compiling.remove(hash);
+        }
+        result
+    }
+
+    fn memory_hit(&self, hash: &ContentHash) -> Option<Component> {
+        let component = self.memory.lock().get(hash).cloned()?;
+        self.memory_hits.fetch_add(1, Ordering::Relaxed);
+        Some(component)
+    }
+
+    fn load_or_compile(
+        &self,
+        engine: &Engine,
+        hash: &ContentHash,
+        compile: impl FnOnce() -> wasmtime::Result<Component>,
+    ) -> wasmtime::Result<Component> {
         let path = self.dir.as_deref().map(|dir| entry_path(dir, engine, hash));
         let from_disk = path.as_deref().and_then(|p| self.load_from_disk(engine, p));
         let component = match from_disk {

@@ -9,11 +9,13 @@
 //! is capped separately by the call's timeout.
 
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use tokio::time::Sleep;
 use wasmtime::UpdateDeadline;
 
 use crate::error::Limit;
@@ -60,12 +62,14 @@ impl CpuMeter {
         })
     }
 
-    /// Starts counting a new call.
-    pub(crate) fn start(&self) {
+    /// Starts counting a new call; returns when it started.
+    pub(crate) fn start(&self) -> Instant {
+        let now = Instant::now();
         let mut clock = self.clock.lock();
-        clock.start = Instant::now();
+        clock.start = now;
         clock.suspended = Duration::ZERO;
         clock.pending_since = None;
+        now
     }
 
     fn resumed(&self, now: Instant) {
@@ -117,16 +121,39 @@ impl CpuMeter {
         }
     }
 
-    /// Runs `call`, counting the time it is pending as suspended.
-    pub(crate) async fn metered<F: Future>(&self, call: F) -> F::Output {
+    /// Runs `call`, started at `started` (see [`CpuMeter::start`]), counting the time it is
+    /// pending as suspended and giving up once `wall` has passed since `started`: `None` means
+    /// the wall-clock timeout fired.
+    ///
+    /// A call that completes without ever going pending (the common case: no async host call)
+    /// reads the clock once, in `start`, and never arms a timer; the timer is armed the first
+    /// time the call goes pending. A call that never goes pending cannot be timed out by a
+    /// timer anyway: the epoch deadline stops it.
+    pub(crate) async fn metered<F: Future>(
+        &self,
+        call: F,
+        started: Instant,
+        wall: Duration,
+    ) -> Option<F::Output> {
         let mut call = pin!(call);
+        let mut timer: Option<Pin<Box<Sleep>>> = None;
         poll_fn(|cx| {
-            self.resumed(Instant::now());
-            let poll = call.as_mut().poll(cx);
-            if poll.is_pending() {
-                self.suspended(Instant::now());
+            if timer.is_some() {
+                self.resumed(Instant::now());
             }
-            poll
+            if let Poll::Ready(output) = call.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            self.suspended(Instant::now());
+            let timer = timer.get_or_insert_with(|| {
+                Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+                    started + wall,
+                )))
+            });
+            match timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            }
         })
         .await
     }

@@ -218,6 +218,8 @@ fn build_linker(engine: &Engine) -> Result<Linker<ComponentState>> {
         source: boxed(e),
     };
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| fail("WASI 0.2", e))?;
+    crate::lookup::add_to_linker(&mut linker)
+        .map_err(|e| fail("the audited WASI name lookup", e))?;
     RuntimeHost::add_to_linker::<_, HasSelf<ComponentState>>(&mut linker, |state| state)
         .map_err(|e| fail("the airssys host interfaces", e))?;
     Ok(linker)

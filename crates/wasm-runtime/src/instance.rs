@@ -2,9 +2,8 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::time::error::Elapsed;
 use wasm_core::{
     ComponentConfig, ComponentError, ComponentId, ComponentMessage, ComponentMetadata,
     HealthStatus, ResourceLimits, WasmError,
@@ -121,11 +120,11 @@ impl ComponentInstance {
             fuel: engine.config().fuel,
             poisoned: None,
         };
-        let timeout = runner.begin(runner.call_timeout())?;
+        let (started, timeout) = runner.begin(runner.call_timeout())?;
         let call = component.pre().instantiate_async(&mut runner.store);
-        let outcome = tokio::time::timeout(timeout, runner.meter.metered(call)).await;
+        let outcome = runner.meter.metered(call, started, timeout).await;
         let guest = match outcome {
-            Ok(Err(e)) => {
+            Some(Err(e)) => {
                 // A limit (deadline, memory, stack) during instantiation is a limit; anything
                 // else is a failed instantiation.
                 let hit = runner.store.data_mut().limiter.take_hit();
@@ -173,9 +172,9 @@ impl ComponentInstance {
         config: &ComponentConfig,
     ) -> Result<Result<(), ComponentError>> {
         let config = config_to_wit(config);
-        let timeout = self.runner.begin(self.runner.call_timeout())?;
+        let (started, timeout) = self.runner.begin(self.runner.call_timeout())?;
         let call = lifecycle(&self.guest).call_initialize(&mut self.runner.store, &config);
-        let outcome = tokio::time::timeout(timeout, self.runner.meter.metered(call)).await;
+        let outcome = self.runner.meter.metered(call, started, timeout).await;
         let result = self.runner.finish("initialize", timeout, outcome)?;
         Ok(result.map_err(component_error_from_wit))
     }
@@ -190,9 +189,9 @@ impl ComponentInstance {
         message: &ComponentMessage,
     ) -> Result<Result<Option<Vec<u8>>, WasmError>> {
         let message = message_to_wit(message);
-        let timeout = self.runner.begin(self.runner.call_timeout())?;
+        let (started, timeout) = self.runner.begin(self.runner.call_timeout())?;
         let call = lifecycle(&self.guest).call_handle_message(&mut self.runner.store, &message);
-        let outcome = tokio::time::timeout(timeout, self.runner.meter.metered(call)).await;
+        let outcome = self.runner.meter.metered(call, started, timeout).await;
         let result = self.runner.finish("handle-message", timeout, outcome)?;
         Ok(result.map_err(wasm_error_from_wit))
     }
@@ -207,9 +206,9 @@ impl ComponentInstance {
         message: &ComponentMessage,
     ) -> Result<Result<(), WasmError>> {
         let message = message_to_wit(message);
-        let timeout = self.runner.begin(self.runner.call_timeout())?;
+        let (started, timeout) = self.runner.begin(self.runner.call_timeout())?;
         let call = lifecycle(&self.guest).call_handle_callback(&mut self.runner.store, &message);
-        let outcome = tokio::time::timeout(timeout, self.runner.meter.metered(call)).await;
+        let outcome = self.runner.meter.metered(call, started, timeout).await;
         let result = self.runner.finish("handle-callback", timeout, outcome)?;
         Ok(result.map_err(wasm_error_from_wit))
     }
@@ -220,9 +219,9 @@ impl ComponentInstance {
     ///
     /// As [`ComponentInstance::initialize`].
     pub async fn metadata(&mut self) -> Result<ComponentMetadata> {
-        let timeout = self.runner.begin(self.runner.call_timeout())?;
+        let (started, timeout) = self.runner.begin(self.runner.call_timeout())?;
         let call = lifecycle(&self.guest).call_metadata(&mut self.runner.store);
-        let outcome = tokio::time::timeout(timeout, self.runner.meter.metered(call)).await;
+        let outcome = self.runner.meter.metered(call, started, timeout).await;
         Ok(metadata_from_wit(
             self.runner.finish("metadata", timeout, outcome)?,
         ))
@@ -234,9 +233,9 @@ impl ComponentInstance {
     ///
     /// As [`ComponentInstance::initialize`].
     pub async fn health(&mut self) -> Result<HealthStatus> {
-        let timeout = self.runner.begin(self.runner.call_timeout())?;
+        let (started, timeout) = self.runner.begin(self.runner.call_timeout())?;
         let call = lifecycle(&self.guest).call_health(&mut self.runner.store);
-        let outcome = tokio::time::timeout(timeout, self.runner.meter.metered(call)).await;
+        let outcome = self.runner.meter.metered(call, started, timeout).await;
         Ok(health_from_wit(
             self.runner.finish("health", timeout, outcome)?,
         ))
@@ -248,11 +247,11 @@ impl ComponentInstance {
     ///
     /// As [`ComponentInstance::initialize`].
     pub async fn shutdown(&mut self, deadline: Duration) -> Result<Result<(), ComponentError>> {
-        let timeout = self
+        let (started, timeout) = self
             .runner
             .begin(deadline.min(self.runner.call_timeout()))?;
         let call = lifecycle(&self.guest).call_shutdown(&mut self.runner.store);
-        let outcome = tokio::time::timeout(timeout, self.runner.meter.metered(call)).await;
+        let outcome = self.runner.meter.metered(call, started, timeout).await;
         let result = self.runner.finish("shutdown", timeout, outcome)?;
         Ok(result.map_err(component_error_from_wit))
     }
@@ -267,15 +266,16 @@ impl Runner {
         Duration::from_millis(self.limits.max_wall_time_ms)
     }
 
-    /// Refuses calls on a poisoned instance and arms the CPU deadline and fuel.
-    fn begin(&mut self, timeout: Duration) -> Result<Duration> {
+    /// Refuses calls on a poisoned instance, arms the CPU deadline and fuel, and starts the
+    /// call's clock: returns when it started, and the wall-clock `timeout` back.
+    fn begin(&mut self, timeout: Duration) -> Result<(Instant, Duration)> {
         if let Some(reason) = &self.poisoned {
             return Err(Error::Poisoned {
                 component: self.id.clone(),
                 reason: reason.clone(),
             });
         }
-        self.meter.start();
+        let started = self.meter.start();
         self.store.set_epoch_deadline(self.epoch_ticks);
         if self.fuel {
             let fuel = self.limits.max_fuel.unwrap_or(u64::MAX);
@@ -284,7 +284,7 @@ impl Runner {
                 source: boxed(e),
             })?;
         }
-        Ok(timeout)
+        Ok((started, timeout))
     }
 
     /// Turns a call's outcome into its value, or a typed error that poisons the instance.
@@ -292,12 +292,12 @@ impl Runner {
         &mut self,
         export: &'static str,
         timeout: Duration,
-        outcome: std::result::Result<wasmtime::Result<T>, Elapsed>,
+        outcome: Option<wasmtime::Result<T>>,
     ) -> Result<T> {
         let error = match outcome {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(e)) => self.failure(export, &e),
-            Err(_) => Error::Timeout {
+            Some(Ok(value)) => return Ok(value),
+            Some(Err(e)) => self.failure(export, &e),
+            None => Error::Timeout {
                 component: self.id.clone(),
                 export,
                 timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),

@@ -23,6 +23,7 @@ mod host;
 mod instance;
 mod limits;
 mod loader;
+mod lookup;
 mod services;
 mod state;
 mod wasi;

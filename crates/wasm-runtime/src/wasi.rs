@@ -7,7 +7,8 @@
 //! granted address, the ephemeral local bind (unspecified address, port 0) a client needs when
 //! some grant exists, and datagrams received from a granted address. Listening, binding a
 //! specific address or port and accepting are refused. Name lookup is enabled only by a
-//! wildcard host grant. Every refused address is audited.
+//! wildcard host grant (checked and audited in [`crate::lookup`]). Every refused address is
+//! audited.
 
 use std::collections::VecDeque;
 use std::io;

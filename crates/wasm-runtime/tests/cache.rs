@@ -25,6 +25,27 @@ fn the_same_bytes_compile_once_per_engine() {
 }
 
 #[test]
+fn concurrent_loads_of_the_same_bytes_compile_once() {
+    let engine = common::engine();
+    let bytes = fixture("counter");
+    let start = std::sync::Barrier::new(4);
+    std::thread::scope(|scope| {
+        for i in 0..4 {
+            let (engine, bytes, start) = (&engine, &bytes, &start);
+            scope.spawn(move || {
+                start.wait();
+                engine
+                    .loader()
+                    .load_bytes(&format!("counter-{i}"), bytes)
+                    .expect("load");
+            });
+        }
+    });
+    let stats = engine.cache_stats();
+    assert_eq!((stats.compiled, stats.memory_hits), (1, 3), "{stats:?}");
+}
+
+#[test]
 fn a_second_engine_start_loads_the_compiled_component_from_disk() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bytes = fixture("echo");

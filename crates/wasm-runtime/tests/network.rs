@@ -70,6 +70,10 @@ async fn a_granted_connect_succeeds_and_others_are_denied_and_audited() {
             .any(|r| r.starts_with("tcp-bind 127.0.0.1:")),
         "{resources:?}"
     );
+    assert!(
+        resources.contains(&"ip-name-lookup localhost"),
+        "{resources:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,18 +88,24 @@ async fn without_a_grant_nothing_connects() {
     assert!(denied.starts_with("err:"), "{denied}");
     let denied = ask(&mut client, &format!("udp {addr}")).await;
     assert!(denied.starts_with("err:"), "{denied}");
+    let denied = ask(&mut client, "lookup localhost").await;
+    assert!(denied.starts_with("err:"), "{denied}");
+    let denials = audit.denials_of(&id("test/netclient/1"));
+    assert!(
+        denials
+            .iter()
+            .any(|e| e.resource == "ip-name-lookup localhost"),
+        "{denials:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wildcard_host_grant_allows_name_lookup() {
     let engine = engine();
-    let mut client = start(
-        &engine,
-        "netclient",
-        &grant("*", Some(80)),
-        HostServices::standalone(),
-    )
-    .await;
+    let audit = Arc::new(MemoryAuditLog::new(16));
+    let services = HostServices::standalone().with_audit(audit.clone());
+    let mut client = start(&engine, "netclient", &grant("*", Some(80)), services).await;
     let lookup = ask(&mut client, "lookup localhost").await;
     assert!(lookup.starts_with("resolved "), "{lookup}");
+    assert!(audit.is_empty(), "{:?}", audit.events());
 }

@@ -61,7 +61,12 @@ pub fn child(mode: &str) {
         let start = Instant::now();
         for i in 0..n {
             let spec = ComponentSpec::new(id(&format!("bench/echo/{i}")), echo.clone());
-            system.start_component(spec).await.unwrap();
+            if let Err(e) = system.start_component(spec).await {
+                // Reported, not a crash: on-demand allocation can run out of mappings.
+                println!("SPAWN-FAILED {i} {e}");
+                system.shutdown().await;
+                return;
+            }
         }
         let spawn = start.elapsed();
         let after = rss_kib();
@@ -96,13 +101,18 @@ struct Run {
     stop_us: f64,
 }
 
-fn run_child(mode: &str, n: usize) -> Run {
+/// One run in a child process: its figures, or where and why spawning failed.
+fn run_child(mode: &str, n: usize) -> Result<Run, String> {
     let out = Command::new(std::env::current_exe().unwrap())
         .env(MODE_VAR, mode)
         .env(COUNT_VAR, n.to_string())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    if let Some(failure) = stdout.lines().find_map(|l| l.strip_prefix("SPAWN-FAILED ")) {
+        let (at, error) = failure.split_once(' ').unwrap_or((failure, ""));
+        return Err(format!("failed after {at} components: {error}"));
+    }
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("SPAWN "))
@@ -114,12 +124,12 @@ fn run_child(mode: &str, n: usize) -> Run {
             )
         });
     let f: Vec<&str> = line.split(' ').collect();
-    Run {
+    Ok(Run {
         pooled: f[0] == "true",
         spawn_us: f[1].parse().unwrap(),
         kib: f[2].parse().unwrap(),
         stop_us: f[3].parse().unwrap(),
-    }
+    })
 }
 
 pub fn report(sizes: Sizes, full: bool) {
@@ -130,7 +140,15 @@ pub fn report(sizes: Sizes, full: bool) {
         sizes.runs.min(5)
     );
     for mode in MODES {
-        let runs: Vec<Run> = (0..sizes.runs.min(5)).map(|_| run_child(mode, n)).collect();
+        let runs: Result<Vec<Run>, String> =
+            (0..sizes.runs.min(5)).map(|_| run_child(mode, n)).collect();
+        let runs = match runs {
+            Ok(runs) => runs,
+            Err(failure) => {
+                println!("   {mode}: {failure}");
+                continue;
+            }
+        };
         let pooled = runs.iter().all(|r| r.pooled);
         let spawn = median(runs.iter().map(|r| r.spawn_us).collect());
         let kib = median(runs.iter().map(|r| r.kib).collect());
