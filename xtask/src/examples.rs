@@ -32,6 +32,25 @@ pub fn build() -> Result<()> {
     EXAMPLES.build().map(|_| ())
 }
 
+/// Runs the unit tests of the example components' shared library (`pipeline-common`: message
+/// parsing) on the host.
+pub fn test_common() -> Result<()> {
+    let manifest = run::root().join(EXAMPLES.dir).join("Cargo.toml");
+    let manifest = manifest.to_string_lossy().into_owned();
+    let target_dir = run::root().join(EXAMPLES.dir).join("target");
+    let target_dir = target_dir.to_string_lossy().into_owned();
+    run::cargo(&[
+        "test",
+        "--manifest-path",
+        &manifest,
+        "--target-dir",
+        &target_dir,
+        "-p",
+        "pipeline-common",
+    ])
+    .context("testing the example components' shared library")
+}
+
 /// Builds the examples, then runs the order pipeline on a fresh storage file until it is
 /// idle: the command prints the system's log, then a summary with the ledger's totals.
 pub fn demo() -> Result<()> {

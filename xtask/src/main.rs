@@ -3,8 +3,8 @@
 //! - `fixtures`: build the guest components into `fixtures/out` with their index;
 //! - `examples`: build the example system's components into `examples/out`;
 //! - `demo`: build the examples and run the order pipeline with the `airssys-wasm` command;
-//! - `test`: fixtures and examples, the layer rule, cargo-deny, then every test of the
-//!   workspace, then check every fixture is used;
+//! - `test`: fixtures and examples (and the examples' shared library's unit tests), the layer
+//!   rule, cargo-deny, then every test of the workspace, then check every fixture is used;
 //! - `deny`: the offline cargo-deny checks (bans, licences, sources) and a self-test of the
 //!   wasmtime ban;
 //! - `layers`: the dependency edges between our crates;
@@ -71,6 +71,7 @@ fn test(args: &[String]) -> Result<()> {
     let built = fixtures::build()?;
     // The CLI tests run the example system.
     examples::build()?;
+    examples::test_common()?;
     layers::check_workspace()?;
     deny::check()?;
     let mut cmd = vec!["test", "--workspace"];
