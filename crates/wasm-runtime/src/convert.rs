@@ -30,20 +30,94 @@ pub(crate) fn timestamp_to_wit(t: core::Timestamp) -> wit::Timestamp {
     }
 }
 
-/// Copies a message into the generated type (the caller keeps the original, for example to
-/// report it as a dead letter if the call fails).
-pub(crate) fn message_to_wit(msg: &core::ComponentMessage) -> wit::ComponentMessage {
-    let meta = &msg.metadata;
-    wit::ComponentMessage {
-        sender: id_to_wit(msg.sender.clone()),
-        payload: msg.payload.clone(),
-        metadata: wit::MessageMetadata {
-            correlation_id: meta.correlation_id.as_ref().map(|c| c.as_str().to_owned()),
-            reply_to: meta.reply_to.clone().map(id_to_wit),
-            timestamp: timestamp_to_wit(meta.timestamp),
-            content_type: meta.content_type.clone(),
-        },
+/// The largest payload buffer a [`MessageScratch`] keeps between calls; a larger one is freed
+/// after its call, so one huge message does not pin its memory to the instance.
+const SCRATCH_KEEP_BYTES: usize = 64 * 1024;
+
+/// A message in the generated type, reused from call to call: its strings and payload buffer
+/// keep their capacity, so passing a message to the guest allocates nothing once warm. The
+/// caller keeps its original message (for example to report it as a dead letter).
+#[derive(Debug)]
+pub(crate) struct MessageScratch(wit::ComponentMessage);
+
+impl Default for MessageScratch {
+    fn default() -> Self {
+        let id = || wit::ComponentId {
+            namespace: String::new(),
+            name: String::new(),
+            instance: String::new(),
+        };
+        Self(wit::ComponentMessage {
+            sender: id(),
+            payload: Vec::new(),
+            metadata: wit::MessageMetadata {
+                correlation_id: None,
+                reply_to: None,
+                timestamp: wit::Timestamp {
+                    seconds: 0,
+                    nanoseconds: 0,
+                },
+                content_type: None,
+            },
+        })
     }
+}
+
+impl MessageScratch {
+    /// Copies `msg` in and returns it in the generated type.
+    pub(crate) fn fill(&mut self, msg: &core::ComponentMessage) -> &wit::ComponentMessage {
+        let out = &mut self.0;
+        let meta = &msg.metadata;
+        set_id(&mut out.sender, &msg.sender);
+        out.payload.clear();
+        out.payload.extend_from_slice(&msg.payload);
+        set_opt(
+            &mut out.metadata.correlation_id,
+            meta.correlation_id.as_ref().map(|c| c.as_str()),
+        );
+        match &meta.reply_to {
+            Some(id) => {
+                let reply_to = out
+                    .metadata
+                    .reply_to
+                    .get_or_insert_with(|| wit::ComponentId {
+                        namespace: String::new(),
+                        name: String::new(),
+                        instance: String::new(),
+                    });
+                set_id(reply_to, id);
+            }
+            None => out.metadata.reply_to = None,
+        }
+        out.metadata.timestamp = timestamp_to_wit(meta.timestamp);
+        set_opt(&mut out.metadata.content_type, meta.content_type.as_deref());
+        out
+    }
+
+    /// After a call: frees a payload buffer too large to keep.
+    pub(crate) fn trim(&mut self) {
+        if self.0.payload.capacity() > SCRATCH_KEEP_BYTES {
+            self.0.payload = Vec::new();
+        }
+    }
+}
+
+fn set(dst: &mut String, src: &str) {
+    dst.clear();
+    dst.push_str(src);
+}
+
+fn set_opt(dst: &mut Option<String>, src: Option<&str>) {
+    match src {
+        Some(src) => set(dst.get_or_insert_with(String::new), src),
+        None => *dst = None,
+    }
+}
+
+fn set_id(dst: &mut wit::ComponentId, src: &core::ComponentId) {
+    set(&mut dst.namespace, src.namespace());
+    set(&mut dst.name, src.name());
+    set(&mut dst.instance, src.instance());
 }
 
 pub(crate) fn config_to_wit(config: &core::ComponentConfig) -> wit::ComponentConfig {
@@ -195,13 +269,40 @@ mod tests {
                 content_type: Some("text/plain".into()),
             },
         };
-        let w = message_to_wit(&msg);
+        let mut scratch = MessageScratch::default();
+        let w = scratch.fill(&msg);
         assert_eq!(w.sender.name, "b");
         assert_eq!(w.payload, vec![1, 2, 3]);
         assert_eq!(w.metadata.correlation_id.as_deref(), Some("42"));
-        assert_eq!(w.metadata.reply_to.map(|r| r.instance), Some("z".into()));
+        assert_eq!(
+            w.metadata.reply_to.as_ref().map(|r| r.instance.as_str()),
+            Some("z")
+        );
         assert_eq!(w.metadata.timestamp.nanoseconds, 9);
         assert_eq!(w.metadata.content_type.as_deref(), Some("text/plain"));
+        // Reused: every field is overwritten, absent ones cleared, nothing left over.
+        let other = core::ComponentMessage {
+            sender: "longer-namespace/n/1".parse()?,
+            payload: vec![9],
+            metadata: core::MessageMetadata::default(),
+        };
+        let w = scratch.fill(&other);
+        assert_eq!(
+            (w.sender.namespace.as_str(), w.sender.name.as_str()),
+            ("longer-namespace", "n")
+        );
+        assert_eq!(w.payload, vec![9]);
+        assert_eq!(w.metadata.correlation_id, None);
+        assert!(w.metadata.reply_to.is_none());
+        assert_eq!(w.metadata.content_type, None);
+        // A huge payload's buffer is not kept after the call.
+        let huge = core::ComponentMessage {
+            payload: vec![0; 1 << 20],
+            ..other
+        };
+        scratch.fill(&huge);
+        scratch.trim();
+        assert_eq!(scratch.0.payload.capacity(), 0);
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ use wasmtime::component::ResourceTable;
 
 use crate::bindings::{RuntimeHost, lifecycle};
 use crate::convert::{
-    component_error_from_wit, config_to_wit, health_from_wit, message_to_wit, metadata_from_wit,
+    MessageScratch, component_error_from_wit, config_to_wit, health_from_wit, metadata_from_wit,
     wasm_error_from_wit,
 };
 use crate::cpu::CpuMeter;
@@ -46,6 +46,7 @@ pub struct InstanceSpec {
 pub struct ComponentInstance {
     runner: Runner,
     guest: RuntimeHost,
+    scratch: MessageScratch,
 }
 
 /// The store and the bookkeeping around each call.
@@ -143,7 +144,11 @@ impl ComponentInstance {
             }
             other => runner.finish("instantiate", timeout, other)?,
         };
-        Ok(Self { runner, guest })
+        Ok(Self {
+            runner,
+            guest,
+            scratch: MessageScratch::default(),
+        })
     }
 
     /// The component's id.
@@ -188,10 +193,11 @@ impl ComponentInstance {
         &mut self,
         message: &ComponentMessage,
     ) -> Result<Result<Option<Vec<u8>>, WasmError>> {
-        let message = message_to_wit(message);
         let (started, timeout) = self.runner.begin(self.runner.call_timeout())?;
-        let call = lifecycle(&self.guest).call_handle_message(&mut self.runner.store, &message);
+        let message = self.scratch.fill(message);
+        let call = lifecycle(&self.guest).call_handle_message(&mut self.runner.store, message);
         let outcome = self.runner.meter.metered(call, started, timeout).await;
+        self.scratch.trim();
         let result = self.runner.finish("handle-message", timeout, outcome)?;
         Ok(result.map_err(wasm_error_from_wit))
     }
@@ -205,10 +211,11 @@ impl ComponentInstance {
         &mut self,
         message: &ComponentMessage,
     ) -> Result<Result<(), WasmError>> {
-        let message = message_to_wit(message);
         let (started, timeout) = self.runner.begin(self.runner.call_timeout())?;
-        let call = lifecycle(&self.guest).call_handle_callback(&mut self.runner.store, &message);
+        let message = self.scratch.fill(message);
+        let call = lifecycle(&self.guest).call_handle_callback(&mut self.runner.store, message);
         let outcome = self.runner.meter.metered(call, started, timeout).await;
+        self.scratch.trim();
         let result = self.runner.finish("handle-callback", timeout, outcome)?;
         Ok(result.map_err(wasm_error_from_wit))
     }
