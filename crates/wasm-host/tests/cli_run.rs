@@ -149,14 +149,25 @@ fn sigterm_stops_run_gracefully_and_leaves_the_storage_consistent() {
     assert!(out.stderr.contains("system stopped"), "{out}");
     // Reopened through the library: every booked order is in the totals, and nothing else.
     let ledger = ledger_keys(&storage);
-    assert!(ledger.orders >= 1 && ledger.orders <= BOOKED, "{ledger:?}");
-    assert_eq!(ledger.orders, ledger.per_order.len() as u64, "{ledger:?}");
+    assert!(
+        ledger.orders >= 1 && ledger.orders <= BOOKED,
+        "{ledger:?}\n{out}"
+    );
+    assert_eq!(
+        ledger.orders,
+        ledger.per_order.len() as u64,
+        "{ledger:?}\n{out}"
+    );
     assert_eq!(
         ledger.total,
         ledger.per_order.iter().sum::<u64>(),
-        "{ledger:?}"
+        "{ledger:?}\n{out}"
     );
-    assert_eq!(ledger.shutdown.as_deref(), Some("clean"), "{ledger:?}");
+    assert_eq!(
+        ledger.shutdown.as_deref(),
+        Some("clean"),
+        "{ledger:?}\n{out}"
+    );
 }
 
 #[derive(Debug)]
