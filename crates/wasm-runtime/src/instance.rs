@@ -93,6 +93,10 @@ impl ComponentInstance {
         check_limits(engine, &id, &limits)?;
         let stderr = StderrTail::default();
         let wasi = wasi::build(&capabilities, &services.audit, &stderr)?;
+        let meter = CpuMeter::new(
+            Duration::from_millis(limits.max_execution_time_ms),
+            engine.config().epoch_tick,
+        );
         let state = ComponentState {
             id: id.clone(),
             caps: capabilities,
@@ -101,13 +105,10 @@ impl ComponentInstance {
             table: ResourceTable::new(),
             limiter: Limiter::new(limits.max_memory_bytes),
             stderr,
+            meter: Arc::clone(&meter),
         };
         let mut store = Store::new(engine.wasmtime(), state);
         store.limiter(|state| &mut state.limiter);
-        let meter = CpuMeter::new(
-            Duration::from_millis(limits.max_execution_time_ms),
-            engine.config().epoch_tick,
-        );
         let on_deadline = Arc::clone(&meter);
         store.epoch_deadline_callback(move |mut ctx| {
             Ok(on_deadline.on_deadline(&mut ctx.data_mut().limiter))

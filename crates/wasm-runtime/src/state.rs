@@ -9,6 +9,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::airssys::core::{errors, types};
+use crate::cpu::CpuMeter;
 use crate::limits::Limiter;
 use crate::services::HostServices;
 use crate::wasi::StderrTail;
@@ -22,6 +23,8 @@ pub struct ComponentState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) stderr: StderrTail,
+    /// The CPU meter of the current call: blocking host work is taken off the guest's time.
+    pub(crate) meter: Arc<CpuMeter>,
 }
 
 impl fmt::Debug for ComponentState {

@@ -326,3 +326,102 @@ async fn a_poisoned_instance_is_replaced_by_a_fresh_one_from_the_same_component(
     drop(loaded);
     let _ = second.shutdown(Duration::from_secs(1)).await;
 }
+
+/// A storage backend whose writes wait for a slow disk.
+#[derive(Debug)]
+struct SlowDisk {
+    inner: wasm_runtime::MemoryStorage,
+    write_delay: Duration,
+}
+
+impl wasm_core::StorageBackend for SlowDisk {
+    fn get(
+        &self,
+        namespace: &wasm_core::ComponentId,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, wasm_core::StorageError> {
+        self.inner.get(namespace, key)
+    }
+
+    fn set(
+        &self,
+        namespace: &wasm_core::ComponentId,
+        key: &str,
+        value: &[u8],
+        quota: &wasm_core::StorageQuota,
+    ) -> Result<(), wasm_core::StorageError> {
+        std::thread::sleep(self.write_delay);
+        self.inner.set(namespace, key, value, quota)
+    }
+
+    fn delete(
+        &self,
+        namespace: &wasm_core::ComponentId,
+        key: &str,
+    ) -> Result<(), wasm_core::StorageError> {
+        self.inner.delete(namespace, key)
+    }
+
+    fn exists(
+        &self,
+        namespace: &wasm_core::ComponentId,
+        key: &str,
+    ) -> Result<bool, wasm_core::StorageError> {
+        self.inner.exists(namespace, key)
+    }
+
+    fn list_keys(
+        &self,
+        namespace: &wasm_core::ComponentId,
+        prefix: Option<&str>,
+    ) -> Result<Vec<String>, wasm_core::StorageError> {
+        self.inner.list_keys(namespace, prefix)
+    }
+
+    fn usage(
+        &self,
+        namespace: &wasm_core::ComponentId,
+        quota: &wasm_core::StorageQuota,
+    ) -> Result<wasm_core::StorageUsage, wasm_core::StorageError> {
+        self.inner.usage(namespace, quota)
+    }
+}
+
+#[tokio::test]
+async fn time_waiting_for_storage_is_not_counted_as_cpu_time() {
+    let engine = engine();
+    let disk = std::sync::Arc::new(SlowDisk {
+        inner: wasm_runtime::MemoryStorage::new(),
+        write_delay: Duration::from_millis(200),
+    });
+    let grants = Grants {
+        storage: Some(wasm_security::StorageGrant {
+            read: true,
+            write: true,
+            delete: false,
+            quota: wasm_core::StorageQuota {
+                max_bytes: 1024,
+                max_keys: 8,
+            },
+        }),
+        ..Grants::default()
+    };
+    let limits = ResourceLimits {
+        max_execution_time_ms: 50,
+        ..limits()
+    };
+    let mut counter = start_with(
+        &engine,
+        "counter",
+        "test/counter/1",
+        &grants,
+        HostServices::standalone().with_storage(disk),
+        limits,
+        ComponentConfig::default(),
+    )
+    .await;
+    // Each `inc` writes once: 200 ms at the disk against a 50 ms CPU limit.
+    assert_eq!(ask(&mut counter, "inc").await, "1");
+    assert_eq!(ask(&mut counter, "inc").await, "2");
+    assert!(counter.poisoned().is_none());
+}

@@ -1,7 +1,8 @@
 //! `airssys:core/storage`: per-component key-value storage within the granted quota.
 //!
 //! The namespace is always the calling component's own id, so a component cannot name
-//! another's keys. A missing capability is reported as `io-error("permission denied: ...")`,
+//! another's keys. The backend's work (a commit waits for the disk) is not counted against the
+//! guest's CPU time. A missing capability is reported as `io-error("permission denied: ...")`,
 //! the WIT contract having no storage variant for it.
 
 use wasm_core::{StorageError, StorageQuota};
@@ -32,44 +33,47 @@ fn reply<T>(result: Result<T, StorageError>) -> Reply<T> {
 
 impl Host for ComponentState {
     fn get(&mut self, key: String) -> Reply<Option<Vec<u8>>> {
-        reply(
-            self.storage_quota(StorageOp::Read)
-                .and_then(|_| self.services.storage.get(&self.id, &key)),
-        )
+        reply(self.storage_quota(StorageOp::Read).and_then(|_| {
+            self.meter
+                .off_guest(|| self.services.storage.get(&self.id, &key))
+        }))
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> Reply<()> {
-        reply(
-            self.storage_quota(StorageOp::Write)
-                .and_then(|quota| self.services.storage.set(&self.id, &key, &value, &quota)),
-        )
+        reply(self.storage_quota(StorageOp::Write).and_then(|quota| {
+            self.meter
+                .off_guest(|| self.services.storage.set(&self.id, &key, &value, &quota))
+        }))
     }
 
     fn delete(&mut self, key: String) -> Reply<()> {
-        reply(
-            self.storage_quota(StorageOp::Delete)
-                .and_then(|_| self.services.storage.delete(&self.id, &key)),
-        )
+        reply(self.storage_quota(StorageOp::Delete).and_then(|_| {
+            self.meter
+                .off_guest(|| self.services.storage.delete(&self.id, &key))
+        }))
     }
 
     fn exists(&mut self, key: String) -> Reply<bool> {
-        reply(
-            self.storage_quota(StorageOp::Read)
-                .and_then(|_| self.services.storage.exists(&self.id, &key)),
-        )
+        reply(self.storage_quota(StorageOp::Read).and_then(|_| {
+            self.meter
+                .off_guest(|| self.services.storage.exists(&self.id, &key))
+        }))
     }
 
     fn list_keys(&mut self, prefix: Option<String>) -> Reply<Vec<String>> {
-        reply(
-            self.storage_quota(StorageOp::Read)
-                .and_then(|_| self.services.storage.list_keys(&self.id, prefix.as_deref())),
-        )
+        reply(self.storage_quota(StorageOp::Read).and_then(|_| {
+            self.meter
+                .off_guest(|| self.services.storage.list_keys(&self.id, prefix.as_deref()))
+        }))
     }
 
     fn usage(&mut self) -> Reply<StorageUsage> {
         reply(
             self.storage_quota(StorageOp::Read)
-                .and_then(|quota| self.services.storage.usage(&self.id, &quota))
+                .and_then(|quota| {
+                    self.meter
+                        .off_guest(|| self.services.storage.usage(&self.id, &quota))
+                })
                 .map(usage_to_wit),
         )
     }
