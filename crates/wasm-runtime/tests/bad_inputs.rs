@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::{ask, engine, start};
+use common::{ask, engine, start_plain};
 use test_fixtures::fixture;
-use wasm_runtime::{Error, HostServices, LIFECYCLE_EXPORT};
-use wasm_security::Grants;
+use wasm_runtime::{Error, LIFECYCLE_EXPORT};
 
 fn load_error(bytes: &[u8], name: &str) -> Error {
     match engine().loader().load_bytes(name, bytes) {
@@ -115,12 +114,6 @@ async fn the_engine_serves_after_every_bad_input() {
     for bytes in [&b""[..], b"junk", &fixture("echo")[..20]] {
         assert!(loader.load_bytes("bad.wasm", bytes).is_err());
     }
-    let mut echo = start(
-        &engine,
-        "echo",
-        &Grants::default(),
-        HostServices::standalone(),
-    )
-    .await;
+    let mut echo = start_plain(&engine, "echo").await;
     assert_eq!(ask(&mut echo, "fine").await, "fine");
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ask, engine, load, message, start};
+use common::{ask, engine, load, message, start, start_plain};
 use wasm_core::{ComponentMessage, HealthStatus, MessageMetadata};
 use wasm_runtime::HostServices;
 use wasm_security::Grants;
@@ -72,13 +72,7 @@ async fn every_export_of_every_fixture_answers() {
 #[tokio::test]
 async fn echo_returns_arbitrary_bytes_unchanged() {
     let engine = engine();
-    let mut echo = start(
-        &engine,
-        "echo",
-        &Grants::default(),
-        HostServices::standalone(),
-    )
-    .await;
+    let mut echo = start_plain(&engine, "echo").await;
     let payload: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
     let reply = echo
         .handle_message(&message(&payload))
@@ -123,13 +117,7 @@ async fn echo_needs_no_wasi_and_wasip2_fixtures_import_it() {
 #[tokio::test]
 async fn state_is_kept_between_messages_of_one_instance() {
     let engine = engine();
-    let mut panicker = start(
-        &engine,
-        "panicker",
-        &Grants::default(),
-        HostServices::standalone(),
-    )
-    .await;
+    let mut panicker = start_plain(&engine, "panicker").await;
     assert_eq!(ask(&mut panicker, "a").await, "handled 1");
     assert_eq!(ask(&mut panicker, "b").await, "handled 2");
     assert_eq!(ask(&mut panicker, "c").await, "handled 3");

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{RecordingRouter, Routed, ask, engine, id, limits, start, start_with};
+use common::{RecordingRouter, Routed, ask, engine, id, limits, start, start_plain, start_with};
 use wasm_core::{ComponentConfig, ComponentDirectory, ComponentId, ComponentInfo, StorageQuota};
 use wasm_runtime::{HostServices, MemoryStorage};
 use wasm_security::{
@@ -309,13 +309,7 @@ async fn wasi_sees_only_granted_environment_and_directories() {
     assert!(outside.starts_with("err:"), "{outside}");
 
     // Without grants there is no environment and no filesystem at all.
-    let mut bare = start(
-        &engine,
-        "logger",
-        &Grants::default(),
-        HostServices::standalone(),
-    )
-    .await;
+    let mut bare = start_plain(&engine, "logger").await;
     assert_eq!(ask(&mut bare, "env GREETING").await, "unset");
     assert!(
         ask(&mut bare, "read /data/note.txt")

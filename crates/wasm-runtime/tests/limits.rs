@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ask, engine, limits, message, start, start_with};
+use common::{ask, engine, limits, message, start_plain, start_with};
 use wasm_core::{ComponentConfig, ResourceLimits};
 use wasm_runtime::{ComponentInstance, EngineConfig, Error, HostServices, Limit, WasmEngine};
 use wasm_security::Grants;
@@ -42,13 +42,7 @@ async fn fail(instance: &mut ComponentInstance, command: &str) -> Error {
 
 /// The engine still instantiates and runs echo.
 async fn engine_still_serves(engine: &WasmEngine) {
-    let mut echo = start(
-        engine,
-        "echo",
-        &Grants::default(),
-        HostServices::standalone(),
-    )
-    .await;
+    let mut echo = start_plain(engine, "echo").await;
     assert_eq!(ask(&mut echo, "still here").await, "still here");
 }
 

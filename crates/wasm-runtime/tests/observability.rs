@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Captured, ask, engine, id, limits, message, start, start_with};
+use common::{Captured, ask, engine, id, limits, message, start, start_plain, start_with};
 use wasm_core::{
     ComponentConfig, ComponentMessage, CorrelationId, MessageMetadata, ResourceLimits,
 };
@@ -54,13 +54,7 @@ async fn log_and_guest_output_become_tracing_events_with_the_component_id() {
     let captured = Captured::default();
     let _guard = captured.install();
     let engine = engine();
-    let mut logger = start(
-        &engine,
-        "logger",
-        &Grants::default(),
-        HostServices::standalone(),
-    )
-    .await;
+    let mut logger = start_plain(&engine, "logger").await;
     assert_eq!(ask(&mut logger, "log warn disk almost full").await, "ok");
     assert_eq!(ask(&mut logger, "print line from the guest").await, "ok");
     drop(logger);
@@ -127,13 +121,7 @@ async fn a_sleeping_guest_does_not_block_the_thread() {
 #[tokio::test]
 async fn the_requester_records_the_callbacks_it_receives() {
     let engine = engine();
-    let mut requester = start(
-        &engine,
-        "requester",
-        &Grants::default(),
-        HostServices::standalone(),
-    )
-    .await;
+    let mut requester = start_plain(&engine, "requester").await;
     assert_eq!(ask(&mut requester, "count").await, "0");
     let callback = ComponentMessage {
         metadata: MessageMetadata {

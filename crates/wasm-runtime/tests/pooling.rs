@@ -4,22 +4,15 @@
 
 mod common;
 
-use common::{Captured, ask, engine, start};
-use wasm_runtime::{EngineConfig, HostServices, PoolingConfig, WasmEngine};
-use wasm_security::Grants;
+use common::{Captured, ask, engine, start_plain};
+use wasm_runtime::{EngineConfig, PoolingConfig, WasmEngine};
 
 #[tokio::test]
 async fn pooling_is_active_by_default() {
     let engine = engine();
     assert!(EngineConfig::default().pooling.is_some());
     assert!(engine.pooling_active());
-    let mut echo = start(
-        &engine,
-        "echo",
-        &Grants::default(),
-        HostServices::standalone(),
-    )
-    .await;
+    let mut echo = start_plain(&engine, "echo").await;
     assert_eq!(ask(&mut echo, "pooled").await, "pooled");
 }
 
@@ -44,12 +37,6 @@ async fn a_pool_the_machine_cannot_reserve_falls_back_to_on_demand_allocation() 
             .any(|l| l.contains("WARN") && l.contains("falling back to on-demand allocation")),
         "{lines:#?}"
     );
-    let mut echo = start(
-        &engine,
-        "echo",
-        &Grants::default(),
-        HostServices::standalone(),
-    )
-    .await;
+    let mut echo = start_plain(&engine, "echo").await;
     assert_eq!(ask(&mut echo, "on demand").await, "on demand");
 }

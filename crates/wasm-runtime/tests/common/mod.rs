@@ -86,6 +86,11 @@ pub async fn start(
     .await
 }
 
+/// Starts fixture `name` with no grants and standalone services.
+pub async fn start_plain(engine: &WasmEngine, name: &str) -> ComponentInstance {
+    start(engine, name, &Grants::default(), HostServices::standalone()).await
+}
+
 pub fn message(payload: &[u8]) -> ComponentMessage {
     ComponentMessage {
         sender: id("host/test/0"),
