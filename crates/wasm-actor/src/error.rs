@@ -76,14 +76,6 @@ pub(crate) fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Why a group could not start: which member, and why (its text with causes).
-#[derive(Debug, thiserror::Error)]
-#[error("component {component} failed to start: {reason}")]
-pub(crate) struct MemberStartFailed {
-    pub(crate) component: ComponentId,
-    pub(crate) reason: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

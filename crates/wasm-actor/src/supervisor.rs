@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use wasm_core::{ComponentId, ErrorCallback};
 
 use crate::context::SystemContext;
-use crate::error::MemberStartFailed;
+use crate::error::Error;
 use crate::events::SystemEvent;
 use crate::registry::{InFlight, Slot};
 use crate::spawner::{ComponentSpawner, Running};
@@ -106,7 +106,7 @@ impl Actor for GroupSupervisor {
             if let Err(reason) = state.start(&myself, i).await {
                 let id = state.members[i].slot.id().clone();
                 state.stop_all("the group failed to start").await;
-                return Err(Box::new(MemberStartFailed {
+                return Err(Box::new(Error::StartFailed {
                     component: id,
                     reason,
                 }));

@@ -15,7 +15,7 @@ use wasm_security::MemoryAuditLog;
 
 use crate::context::{Directory, SystemConfig, SystemContext};
 use crate::correlation::{Correlations, run_timers};
-use crate::error::{Error, MemberStartFailed, Result, with_causes};
+use crate::error::{Error, Result, with_causes};
 use crate::events::{EventAudit, EventBus, SystemEvent};
 use crate::registry::ComponentRegistry;
 use crate::router::{RemoteTransport, Router};
@@ -161,11 +161,9 @@ impl ActorSystem {
             Actor::spawn(None, GroupSupervisor, args)
                 .await
                 .map_err(|e| match e {
-                    SpawnErr::StartupFailed(inner) => match inner.downcast::<MemberStartFailed>() {
-                        Ok(failed) => Error::StartFailed {
-                            component: failed.component,
-                            reason: failed.reason,
-                        },
+                    SpawnErr::StartupFailed(inner) => match inner.downcast::<Error>() {
+                        // The group's own `StartFailed`, naming the member.
+                        Ok(failed) => *failed,
                         Err(other) => Error::Actor(with_causes(other.as_ref())),
                     },
                     other => Error::Actor(other.to_string()),
