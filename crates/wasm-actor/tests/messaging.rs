@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::{ask, id, poll_until, spec, system, talk_to_all};
-use wasm_actor::Error;
+use wasm_actor::{ActorSystem, Error};
 use wasm_core::MessagingError;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,6 +75,23 @@ async fn a_message_travels_a_chain_a_b_c() {
     system.shutdown().await;
 }
 
+/// Once idle, `fan/sink/1` holds every sender's `s<k>-<m>` messages, each sender's in order.
+/// Idle first: a `dump` sent earlier could find the mailbox, sized for exactly the messages,
+/// still full.
+async fn check_fan_in(system: &ActorSystem, senders: usize, each: usize) {
+    system.wait_idle().await;
+    let dump = ask(system, "fan/sink/1", "dump").await;
+    assert_eq!(dump.lines().count(), senders * each);
+    for s in 0..senders {
+        let seen: Vec<usize> = dump
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("s{s}-")))
+            .map(|rest| rest.trim_end_matches(">1").parse().unwrap())
+            .collect();
+        assert_eq!(seen, (0..each).collect::<Vec<_>>(), "sender {s}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_senders_to_one_receiver_lose_nothing_and_keep_per_sender_order() {
     const SENDERS: usize = 8;
@@ -102,19 +119,7 @@ async fn many_senders_to_one_receiver_lose_nothing_and_keep_per_sender_order() {
             assert_eq!(reply, "ok");
         }
     }
-    // Every message handled first: a `dump` sent earlier could find the mailbox, sized for
-    // exactly the messages, still full.
-    system.wait_idle().await;
-    let dump = ask(&system, "fan/sink/1", "dump").await;
-    assert_eq!(dump.lines().count(), SENDERS * EACH);
-    for s in 0..SENDERS {
-        let seen: Vec<usize> = dump
-            .lines()
-            .filter_map(|l| l.strip_prefix(&format!("s{s}-")))
-            .map(|rest| rest.trim_end_matches(">1").parse().unwrap())
-            .collect();
-        assert_eq!(seen, (0..EACH).collect::<Vec<_>>(), "sender {s}");
-    }
+    check_fan_in(&system, SENDERS, EACH).await;
     system.shutdown().await;
 }
 
@@ -144,19 +149,7 @@ async fn concurrent_senders_to_one_receiver_all_arrive_in_order() {
     while let Some(done) = tasks.join_next().await {
         done.unwrap();
     }
-    // Every message handled first: a `dump` sent earlier could find the mailbox, sized for
-    // exactly the messages, still full.
-    system.wait_idle().await;
-    let dump = ask(&system, "fan/sink/1", "dump").await;
-    assert_eq!(dump.lines().count(), SENDERS * EACH);
-    for s in 0..SENDERS {
-        let seen: Vec<usize> = dump
-            .lines()
-            .filter_map(|l| l.strip_prefix(&format!("s{s}-")))
-            .map(|rest| rest.trim_end_matches(">1").parse().unwrap())
-            .collect();
-        assert_eq!(seen, (0..EACH).collect::<Vec<_>>(), "sender {s}");
-    }
+    check_fan_in(&system, SENDERS, EACH).await;
     system.shutdown().await;
 }
 
