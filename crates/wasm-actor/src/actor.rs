@@ -5,12 +5,20 @@
 //! failure: the message is reported as a dead letter, a request among it gets a
 //! `target-failed` callback, and the group supervisor decides about a restart. The mailbox is
 //! not the actor's: it stays, with everything still queued, for the next instance.
+//!
+//! Draining is one long run of the actor: started by the one [`ActorMsg::Run`] the actor sends
+//! itself, it handles envelopes while there are any and otherwise waits on the mailbox (or the
+//! next health poll). It returns to ractor only to stop: when the slot's `stopping` flag is set
+//! (the supervisor sets it and wakes the mailbox), or with a failure. A kill still interrupts
+//! it at once: ractor races every handler against its kill signal.
 
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::task::JoinHandle;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use wasm_core::{ComponentConfig, ComponentMessage, ErrorCallback, HealthStatus};
 use wasm_runtime::{ComponentInstance, InstanceSpec};
 
@@ -20,17 +28,17 @@ use crate::mailbox::Envelope;
 use crate::registry::{InFlight, Slot};
 use crate::stats::bump;
 
-/// How many envelopes one `Drain` handles before yielding to health checks. A stop does not
-/// wait for the batch: the slot's `stopping` flag is checked before every envelope.
+/// How many envelopes are handled in a row before the actor yields to the other tasks of its
+/// thread and looks whether a health poll is due. A stop does not wait for the batch: the
+/// slot's `stopping` flag is checked before every envelope.
 const BATCH: usize = 64;
 
-/// What a component actor's own (ractor) mailbox carries: wake-ups, not data.
+/// What a component actor's own (ractor) mailbox carries: the one message that starts the
+/// draining run. Envelopes stay in the component's mailbox.
 #[derive(Debug)]
 pub(crate) enum ActorMsg {
-    /// The component's mailbox has envelopes.
-    Drain,
-    /// Time to poll `health`.
-    HealthCheck,
+    /// Drain the component's mailbox until the actor is asked to stop.
+    Run,
 }
 
 /// The actor behaviour; all state is in [`ActorState`].
@@ -48,17 +56,8 @@ pub(crate) struct ActorState {
     slot: Arc<Slot>,
     ctx: Arc<SystemContext>,
     instance: ComponentInstance,
-    _health: Option<AbortOnDrop>,
-}
-
-/// Stops the health-poll timer with the actor.
-#[derive(Debug)]
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    /// When `health` is polled, if it is.
+    health: Option<Interval>,
 }
 
 impl Actor for ComponentActor {
@@ -90,12 +89,15 @@ impl Actor for ComponentActor {
             .map_err(|e| format!("{}: initialize returned {e}", slot.id()))?;
         *slot.metadata.write() = Some(instance.metadata().await?);
         *slot.health.lock() = HealthStatus::Unknown;
-        let health = ctx
-            .config
-            .health_interval
-            .map(|every| AbortOnDrop(myself.send_interval(every, || ActorMsg::HealthCheck)));
+        let health = ctx.config.health_interval.map(|every| {
+            let mut interval = tokio::time::interval_at(Instant::now() + every, every);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            interval
+        });
         slot.stopping.store(false, Ordering::Release);
-        slot.mailbox.attach(myself.clone());
+        myself
+            .send_message(ActorMsg::Run)
+            .map_err(|e| format!("{}: cannot start draining: {e}", slot.id()))?;
         ctx.events.publish(SystemEvent::Started {
             id: slot.id().clone(),
         });
@@ -103,19 +105,18 @@ impl Actor for ComponentActor {
             slot,
             ctx,
             instance,
-            _health: health,
+            health,
         })
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<ActorMsg>,
+        _myself: ActorRef<ActorMsg>,
         message: ActorMsg,
         state: &mut ActorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            ActorMsg::Drain => state.drain(&myself).await,
-            ActorMsg::HealthCheck => state.check_health().await,
+            ActorMsg::Run => state.run().await,
         }
     }
 
@@ -124,8 +125,7 @@ impl Actor for ComponentActor {
         _myself: ActorRef<ActorMsg>,
         state: &mut ActorState,
     ) -> Result<(), ActorProcessingErr> {
-        state.slot.mailbox.detach();
-        state._health = None;
+        state.health = None;
         if state.instance.poisoned().is_none() {
             let deadline = state.ctx.config.shutdown_deadline;
             match state.instance.shutdown(deadline).await {
@@ -143,25 +143,52 @@ impl Actor for ComponentActor {
 }
 
 impl ActorState {
-    async fn drain(&mut self, myself: &ActorRef<ActorMsg>) -> Result<(), ActorProcessingErr> {
-        for _ in 0..BATCH {
+    /// Handles envelopes until the slot is told to stop (or a call fails), waiting on the
+    /// mailbox whenever it is empty.
+    async fn run(&mut self) -> Result<(), ActorProcessingErr> {
+        let mut in_a_row = 0;
+        loop {
             // A stop takes effect after the current message: what is queued stays queued.
             if self.slot.stopping.load(Ordering::Acquire) {
                 return Ok(());
             }
             // Taken before the pop: the system is never idle between queue and call.
-            let _call = self.ctx.counters.unit();
-            match self.slot.mailbox.pop() {
-                Some(envelope) => self.process(envelope).await?,
-                None if self.slot.mailbox.idle() => return Ok(()),
-                None => {}
+            let call = self.ctx.counters.unit();
+            if let Some(envelope) = self.slot.mailbox.pop() {
+                self.process(envelope).await?;
+                drop(call);
+                in_a_row += 1;
+                if in_a_row == BATCH {
+                    in_a_row = 0;
+                    tokio::task::yield_now().await;
+                    if self.health_due().await {
+                        self.check_health().await?;
+                    }
+                }
+                continue;
+            }
+            drop(call);
+            in_a_row = 0;
+            match &mut self.health {
+                Some(health) => {
+                    tokio::select! {
+                        biased;
+                        () = self.slot.mailbox.woken() => {}
+                        _ = health.tick() => self.check_health().await?,
+                    }
+                }
+                None => self.slot.mailbox.woken().await,
             }
         }
-        // Let stop and health messages in, then carry on.
-        myself
-            .send_message(ActorMsg::Drain)
-            .map_err(|e| format!("cannot reschedule draining: {e}"))?;
-        Ok(())
+    }
+
+    /// Whether a health poll is due now (checked between batches of a busy mailbox). Never
+    /// waits; a tick not yet due stays registered with the timer.
+    async fn health_due(&mut self) -> bool {
+        match &mut self.health {
+            Some(health) => poll_fn(|cx| Poll::Ready(health.poll_tick(cx).is_ready())).await,
+            None => false,
+        }
     }
 
     async fn process(&mut self, envelope: Envelope) -> Result<(), ActorProcessingErr> {

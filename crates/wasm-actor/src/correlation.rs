@@ -43,9 +43,15 @@ pub(crate) struct Pending {
 
 const PREFIX: &str = "req-";
 
-/// The text form of a correlation number.
+/// The text form of a correlation number (one allocation, no `fmt` machinery: it is made
+/// for every request and every callback).
 pub(crate) fn format_id(n: u64) -> CorrelationId {
-    CorrelationId::new(format!("{PREFIX}{n}"))
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
+    let mut text = String::with_capacity(PREFIX.len() + digits.len());
+    text.push_str(PREFIX);
+    text.push_str(digits);
+    CorrelationId::new(text)
 }
 
 /// The correlation number of a text id, if it is one of ours.
@@ -276,6 +282,8 @@ mod tests {
     #[test]
     fn ids_round_trip_and_foreign_ids_are_rejected() {
         assert_eq!(parse_id(&format_id(42)), Some(42));
+        assert_eq!(format_id(0).as_str(), "req-0");
+        assert_eq!(format_id(u64::MAX).as_str(), "req-18446744073709551615");
         assert_eq!(parse_id(&CorrelationId::new("req-x")), None);
         assert_eq!(parse_id(&CorrelationId::new("other-1")), None);
     }

@@ -1,18 +1,18 @@
 //! A bounded mailbox that outlives the actor instances that drain it.
 //!
 //! A restart replaces the actor, not the mailbox: what was queued is delivered to the new
-//! instance. Producers never wait: a full mailbox refuses at once. The actor is woken with one
-//! `Drain` message when the mailbox goes from idle to busy, not once per message.
+//! instance. Producers never wait: a full mailbox refuses at once. The draining actor waits on
+//! the mailbox's own [`Notify`] when it is empty, so a push wakes it directly: no actor
+//! message is sent per envelope. A wake-up with nobody waiting is kept (one permit), so one
+//! that comes between the actor's last `pop` and its wait is not lost.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::{Mutex, RwLock};
-use ractor::ActorRef;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
 use wasm_core::ComponentMessage;
 
-use crate::actor::ActorMsg;
 use crate::stats::Counters;
 
 /// What a mailbox holds.
@@ -40,8 +40,8 @@ pub(crate) enum Refused {
 pub(crate) struct Mailbox {
     queue: Mutex<Queue>,
     capacity: usize,
-    scheduled: AtomicBool,
-    actor: RwLock<Option<ActorRef<ActorMsg>>>,
+    /// Wakes the draining actor: after a push, and when it must stop.
+    ready: Notify,
     /// Each queued envelope is one unit of the system's outstanding work.
     counters: Arc<Counters>,
 }
@@ -57,8 +57,7 @@ impl Mailbox {
         Self {
             queue: Mutex::new(Queue::default()),
             capacity: capacity.max(1),
-            scheduled: AtomicBool::new(false),
-            actor: RwLock::new(None),
+            ready: Notify::new(),
             counters,
         }
     }
@@ -136,51 +135,24 @@ impl Mailbox {
         envelope
     }
 
-    /// Called by the draining actor when `pop` found nothing. Returns `true` if the actor may
-    /// go idle, `false` if a message slipped in and it must keep draining.
-    pub(crate) fn idle(&self) -> bool {
-        self.scheduled.store(false, Ordering::Release);
-        if self.queue.lock().items.is_empty() {
-            return true;
-        }
-        // Something arrived after the last pop; take the schedule back unless a producer did.
-        self.scheduled.swap(true, Ordering::AcqRel)
+    /// Wakes the draining actor, or the next one to wait if none waits now.
+    pub(crate) fn wake(&self) {
+        self.ready.notify_one();
     }
 
-    /// Wakes the attached actor unless it is already scheduled to drain.
-    fn wake(&self) {
-        if self.scheduled.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        match self.actor.read().as_ref() {
-            Some(actor) => {
-                if actor.send_message(ActorMsg::Drain).is_err() {
-                    // The actor is gone; the next one drains on attach.
-                    self.scheduled.store(false, Ordering::Release);
-                }
-            }
-            None => self.scheduled.store(false, Ordering::Release),
-        }
-    }
-
-    /// Connects a (new) actor and has it drain whatever is queued.
-    pub(crate) fn attach(&self, actor: ActorRef<ActorMsg>) {
-        *self.actor.write() = Some(actor);
-        self.scheduled.store(false, Ordering::Release);
-        if !self.queue.lock().items.is_empty() {
-            self.wake();
-        }
-    }
-
-    /// Disconnects the actor; messages keep queuing for the next one.
-    pub(crate) fn detach(&self) {
-        *self.actor.write() = None;
-        self.scheduled.store(false, Ordering::Release);
+    /// Resolves when the mailbox was woken since the last wait: something was pushed, or the
+    /// actor is asked to stop. It may resolve with nothing queued.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a wake-up that arrives after the future is dropped is kept for the next
+    /// wait.
+    pub(crate) async fn woken(&self) {
+        self.ready.notified().await;
     }
 
     /// Closes the mailbox for good and returns what was still queued.
     pub(crate) fn close(&self) -> Vec<Envelope> {
-        self.detach();
         let mut queue = self.queue.lock();
         queue.closed = true;
         let items: Vec<Envelope> = queue.items.drain(..).collect();
@@ -226,7 +198,27 @@ mod tests {
             .map(|e| payload(&e))
             .collect();
         assert_eq!(order, vec![1, 2, 4]);
-        assert!(mailbox.idle());
+    }
+
+    #[tokio::test]
+    async fn a_push_wakes_a_waiting_drainer_and_an_early_one_is_kept() {
+        let mailbox = Arc::new(Mailbox::new(4, Arc::default()));
+        // A push before anyone waits is not lost: the next wait returns at once.
+        assert_eq!(mailbox.push(message(1)), Ok(()));
+        mailbox.woken().await;
+        assert!(mailbox.pop().is_some());
+        // A drainer already waiting is woken by the next push.
+        let drainer = tokio::spawn({
+            let mailbox = mailbox.clone();
+            async move {
+                mailbox.woken().await;
+                mailbox.pop().map(|e| payload(&e))
+            }
+        });
+        tokio::task::yield_now().await;
+        assert!(!drainer.is_finished());
+        assert_eq!(mailbox.push(message(2)), Ok(()));
+        assert_eq!(drainer.await.ok().flatten(), Some(2));
     }
 
     #[test]

@@ -74,10 +74,11 @@ impl Slot {
     }
 }
 
-/// Maps component ids to their slots. Lookups take a read lock and clone an `Arc`.
+/// Maps component ids to their slots. A lookup takes a read lock, hashes the id's text once
+/// (foldhash, seeded per registry) and clones an `Arc`.
 #[derive(Debug, Default)]
 pub struct ComponentRegistry {
-    slots: RwLock<HashMap<ComponentId, Arc<Slot>>>,
+    slots: RwLock<HashMap<ComponentId, Arc<Slot>, foldhash::fast::RandomState>>,
 }
 
 impl ComponentRegistry {

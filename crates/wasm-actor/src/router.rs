@@ -54,18 +54,26 @@ fn refused(to: &ComponentId, refused: Refused) -> MessagingError {
     }
 }
 
-fn message(from: &ComponentId, payload: MessagePayload, request: Option<u64>) -> ComponentMessage {
+/// A message from `from`; a request when it carries its correlation id.
+fn message(
+    from: &ComponentId,
+    payload: MessagePayload,
+    correlation_id: Option<CorrelationId>,
+) -> ComponentMessage {
     ComponentMessage {
         sender: from.clone(),
         payload,
         metadata: MessageMetadata {
-            correlation_id: request.map(format_id),
-            reply_to: request.map(|_| from.clone()),
+            reply_to: correlation_id.as_ref().map(|_| from.clone()),
+            correlation_id,
             timestamp: Timestamp::now(),
             content_type: None,
         },
     }
 }
+
+/// A request's number and its text form.
+type Correlation = (u64, CorrelationId);
 
 impl RouterInner {
     /// Queues a message (or request) for `to`, locally or through the remote transport.
@@ -74,9 +82,8 @@ impl RouterInner {
         from: &ComponentId,
         to: &ComponentId,
         payload: MessagePayload,
-        request: Option<u64>,
     ) -> Result<(), MessagingError> {
-        self.deliver_to(self.registry.get(to), from, to, payload, request)
+        self.deliver_to(self.registry.get(to), from, to, payload, None)
     }
 
     /// As [`RouterInner::deliver`], with `to`'s slot already looked up.
@@ -86,9 +93,10 @@ impl RouterInner {
         from: &ComponentId,
         to: &ComponentId,
         payload: MessagePayload,
-        request: Option<u64>,
+        request: Option<Correlation>,
     ) -> Result<(), MessagingError> {
-        let message = message(from, payload, request);
+        let (request, correlation_id) = request.unzip();
+        let message = message(from, payload, correlation_id);
         match slot {
             Some(slot) => slot
                 .mailbox
@@ -108,18 +116,19 @@ impl RouterInner {
         to: &ComponentId,
         payload: MessagePayload,
         timeout: Duration,
-    ) -> Result<u64, MessagingError> {
+    ) -> Result<CorrelationId, MessagingError> {
         let slot = self.registry.get(to);
         if slot.is_none() && self.remote.is_none() {
             return Err(MessagingError::TargetNotFound(to.clone()));
         }
         // Registered before delivery so a fast reply always finds its entry.
         let n = self.correlations.register(requester, to.clone(), timeout)?;
-        if let Err(error) = self.deliver_to(slot, from, to, payload, Some(n)) {
+        let id = format_id(n);
+        if let Err(error) = self.deliver_to(slot, from, to, payload, Some((n, id.clone()))) {
             self.correlations.take(n);
             return Err(error);
         }
-        Ok(n)
+        Ok(id)
     }
 
     /// Answers request `n` with the target's outcome. A reply to a request that already timed
@@ -253,7 +262,7 @@ impl MessageRouter for Router {
         to: &ComponentId,
         payload: MessagePayload,
     ) -> Result<(), MessagingError> {
-        self.inner.deliver(from, to, payload, None)
+        self.inner.deliver(from, to, payload)
     }
 
     fn request(
@@ -263,15 +272,13 @@ impl MessageRouter for Router {
         payload: MessagePayload,
         timeout: Duration,
     ) -> Result<CorrelationId, MessagingError> {
-        self.inner
-            .request(
-                Requester::Component(from.clone()),
-                from,
-                to,
-                payload,
-                timeout,
-            )
-            .map(format_id)
+        self.inner.request(
+            Requester::Component(from.clone()),
+            from,
+            to,
+            payload,
+            timeout,
+        )
     }
 
     fn cancel_request(&self, from: &ComponentId, id: &CorrelationId) -> Result<(), MessagingError> {

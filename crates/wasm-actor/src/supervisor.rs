@@ -295,6 +295,8 @@ impl GroupState {
         if let Some((actor, handle)) = self.members[i].running.take() {
             let slot = self.members[i].slot.clone();
             slot.stopping.store(true, Ordering::Release);
+            // The draining actor may be waiting on an empty mailbox: let it see the flag.
+            slot.mailbox.wake();
             let deadline = self.ctx().config.shutdown_deadline.saturating_mul(2);
             if let Err(e) = actor.stop_and_wait(None, Some(deadline)).await {
                 tracing::warn!(component = %slot.id(), error = %e, "member did not stop in time");

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
@@ -22,11 +23,15 @@ use crate::error::{Error, Result};
 /// assert!("orders/validator".parse::<ComponentId>().is_err());
 /// # Ok::<(), wasm_core::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// The id is one shared string: cloning it (every message carries its sender's id) is a
+/// reference-count increment, and hashing it hashes the text once.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ComponentId {
-    namespace: String,
-    name: String,
-    instance: String,
+    /// `namespace/name/instance`, every segment checked.
+    text: Arc<str>,
+    /// Byte offsets of the two `/` separators in `text`.
+    slashes: [usize; 2],
 }
 
 impl ComponentId {
@@ -41,54 +46,94 @@ impl ComponentId {
         name: impl Into<String>,
         instance: impl Into<String>,
     ) -> Result<Self> {
-        let id = Self {
-            namespace: namespace.into(),
-            name: name.into(),
-            instance: instance.into(),
-        };
-        for segment in id.segments() {
+        let (namespace, name, instance) = (namespace.into(), name.into(), instance.into());
+        // Built by hand, not with `format!`: guests name a target id in every send.
+        let mut text = String::with_capacity(namespace.len() + name.len() + instance.len() + 2);
+        for (i, segment) in [&namespace, &name, &instance].into_iter().enumerate() {
+            if i > 0 {
+                text.push('/');
+            }
+            text.push_str(segment);
+        }
+        for segment in [&namespace, &name, &instance] {
             if let Err(reason) = check_segment(segment) {
                 return Err(Error::InvalidComponentId {
-                    input: format!("{}/{}/{}", id.namespace, id.name, id.instance),
+                    input: text,
                     reason,
                 });
             }
         }
-        Ok(id)
+        let first = namespace.len();
+        Ok(Self {
+            text: Arc::from(text),
+            slashes: [first, first + 1 + name.len()],
+        })
     }
 
     /// `host/embedder/0`: the sender id of messages the embedding host sends itself.
     pub fn host() -> Self {
         Self {
-            namespace: "host".to_owned(),
-            name: "embedder".to_owned(),
-            instance: "0".to_owned(),
+            text: Arc::from("host/embedder/0"),
+            slashes: [4, 13],
         }
     }
 
     /// The namespace segment.
     pub fn namespace(&self) -> &str {
-        &self.namespace
+        &self.text[..self.slashes[0]]
     }
 
     /// The name segment.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.text[self.slashes[0] + 1..self.slashes[1]]
     }
 
     /// The instance segment.
     pub fn instance(&self) -> &str {
-        &self.instance
+        &self.text[self.slashes[1] + 1..]
+    }
+
+    /// The text form `namespace/name/instance`.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 
     /// The three segments in order: namespace, name, instance.
     pub fn segments(&self) -> [&str; 3] {
-        [&self.namespace, &self.name, &self.instance]
+        [self.namespace(), self.name(), self.instance()]
     }
 
     /// Splits the id into its owned segments.
     pub fn into_parts(self) -> (String, String, String) {
-        (self.namespace, self.name, self.instance)
+        (
+            self.namespace().to_owned(),
+            self.name().to_owned(),
+            self.instance().to_owned(),
+        )
+    }
+}
+
+impl fmt::Debug for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ComponentId")
+            .field("namespace", &self.namespace())
+            .field("name", &self.name())
+            .field("instance", &self.instance())
+            .finish()
+    }
+}
+
+/// Ids order by namespace, then name, then instance (not by their text: `-` and `.` sort
+/// before `/`).
+impl Ord for ComponentId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.segments().cmp(&other.segments())
+    }
+}
+
+impl PartialOrd for ComponentId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -108,7 +153,7 @@ fn check_segment(segment: &str) -> std::result::Result<(), &'static str> {
 
 impl fmt::Display for ComponentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.namespace, self.name, self.instance)
+        f.write_str(&self.text)
     }
 }
 
@@ -119,11 +164,16 @@ impl FromStr for ComponentId {
         let mut parts = s.split('/');
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(namespace), Some(name), Some(instance), None) => {
-                Self::new(namespace, name, instance).map_err(|e| match e {
-                    Error::InvalidComponentId { reason, .. } => Error::InvalidComponentId {
+                for segment in [namespace, name, instance] {
+                    check_segment(segment).map_err(|reason| Error::InvalidComponentId {
                         input: s.to_owned(),
                         reason,
-                    },
+                    })?;
+                }
+                let first = namespace.len();
+                Ok(Self {
+                    text: Arc::from(s),
+                    slashes: [first, first + 1 + name.len()],
                 })
             }
             _ => Err(Error::InvalidComponentId {
@@ -191,6 +241,41 @@ mod tests {
     #[test]
     fn the_host_id_is_valid() -> Result<()> {
         assert_eq!(ComponentId::host(), "host/embedder/0".parse()?);
+        Ok(())
+    }
+
+    #[test]
+    fn orders_by_segment_not_by_text() -> Result<()> {
+        // As text, `a.x/...` sorts before `a/...` ('.' < '/'); by segment `a` comes first.
+        let (short, dotted): (ComponentId, ComponentId) = ("a/b/c".parse()?, "a.x/b/c".parse()?);
+        assert!(short < dotted);
+        let mut ids: Vec<ComponentId> = ["b/a/1", "a/b-c/2", "a/b/2", "a/b/10"]
+            .iter()
+            .map(|t| t.parse())
+            .collect::<Result<_>>()?;
+        ids.sort();
+        let text: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        assert_eq!(text, ["a/b/10", "a/b/2", "a/b-c/2", "b/a/1"]);
+        Ok(())
+    }
+
+    #[test]
+    fn built_and_parsed_ids_are_the_same_id() -> Result<()> {
+        use std::hash::BuildHasher;
+        let built = ComponentId::new("orders", "validator", "1")?;
+        let parsed: ComponentId = "orders/validator/1".parse()?;
+        assert_eq!(built, parsed);
+        assert_eq!(built.as_str(), "orders/validator/1");
+        assert_eq!(
+            built.clone().into_parts(),
+            ("orders".into(), "validator".into(), "1".into())
+        );
+        let state = std::hash::RandomState::new();
+        assert_eq!(state.hash_one(&built), state.hash_one(&parsed));
+        assert_eq!(
+            format!("{built:?}"),
+            r#"ComponentId { namespace: "orders", name: "validator", instance: "1" }"#
+        );
         Ok(())
     }
 

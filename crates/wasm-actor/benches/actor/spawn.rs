@@ -6,15 +6,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use wasm_actor::{ActorSystem, ComponentSpec, SystemConfig};
-use wasm_runtime::{EngineConfig, MemoryStorage, PoolingConfig, WasmEngine};
+use wasm_core::{ComponentConfig, ResourceLimits};
+use wasm_runtime::{
+    ComponentInstance, EngineConfig, HostServices, InstanceSpec, LoadedComponent, MemoryStorage,
+    PoolingConfig, WasmEngine,
+};
+use wasm_security::CapabilitySet;
 
 use crate::{Flavour, Sizes, id, median, verdict};
 
 const MODE_VAR: &str = "AIRSSYS_BENCH_SPAWN";
 const COUNT_VAR: &str = "AIRSSYS_BENCH_SPAWN_COUNT";
 
-/// The allocators measured: the pool sized for the run, and on-demand allocation.
-const MODES: [&str; 2] = ["pooled", "on-demand"];
+/// The allocators measured: the pool sized for the run, and on-demand allocation. `bare` is
+/// the baseline: the same instances made and kept alive by direct `ComponentInstance` calls
+/// (instantiate, `initialize`, `metadata`) on the pool, with no actor, mailbox or registry.
+const MODES: [&str; 3] = ["bare", "pooled", "on-demand"];
 
 pub fn child_mode() -> Option<String> {
     std::env::var(MODE_VAR).ok()
@@ -30,7 +37,7 @@ fn rss_kib() -> f64 {
 /// One run in this (child) process; prints `SPAWN <pooled> <us/spawn> <KiB/component> <us/stop>`.
 pub fn child(mode: &str) {
     let n: usize = std::env::var(COUNT_VAR).unwrap().parse().unwrap();
-    let pooling = (mode == "pooled").then_some(PoolingConfig {
+    let pooling = (mode != "on-demand").then_some(PoolingConfig {
         max_instances: u32::try_from(n).unwrap() + 16,
         max_memory_bytes: 64 * 1024 * 1024,
     });
@@ -44,6 +51,10 @@ pub fn child(mode: &str) {
         .load_bytes("echo", &test_fixtures::fixture("echo"))
         .unwrap();
     let rt = Flavour::CurrentThread.runtime();
+    if mode == "bare" {
+        rt.block_on(bare_spawns(&engine, &echo, n));
+        return;
+    }
     rt.block_on(async {
         let system = ActorSystem::new(
             engine.clone(),
@@ -92,6 +103,50 @@ pub fn child(mode: &str) {
             stop.as_secs_f64() * 1e6 / n as f64
         );
     });
+}
+
+/// The baseline: `n` echo instances made and kept alive without actors.
+async fn bare_spawns(engine: &WasmEngine, echo: &LoadedComponent, n: usize) {
+    let config = ComponentConfig {
+        env_vars: Vec::new(),
+        config_data: None,
+        resource_limits: ResourceLimits::default(),
+    };
+    let config = &config;
+    let make = |i: usize| {
+        let spec = InstanceSpec {
+            capabilities: Arc::new(CapabilitySet::deny_all(id(&format!("bench/echo/{i}")))),
+            services: HostServices::standalone(),
+            limits: ResourceLimits::default(),
+        };
+        async move {
+            let mut instance = ComponentInstance::instantiate(engine, echo, spec)
+                .await
+                .unwrap();
+            instance.initialize(&config).await.unwrap().unwrap();
+            instance.metadata().await.unwrap();
+            instance
+        }
+    };
+    drop(make(n).await);
+    let before = rss_kib();
+    let start = Instant::now();
+    let mut live = Vec::with_capacity(n);
+    for i in 0..n {
+        live.push(make(i).await);
+    }
+    let spawn = start.elapsed();
+    let after = rss_kib();
+    let start = Instant::now();
+    drop(live);
+    let stop = start.elapsed();
+    println!(
+        "SPAWN {} {} {} {}",
+        engine.pooling_active(),
+        spawn.as_secs_f64() * 1e6 / n as f64,
+        (after - before) / n as f64,
+        stop.as_secs_f64() * 1e6 / n as f64
+    );
 }
 
 struct Run {
