@@ -71,7 +71,9 @@ pub(crate) struct Correlations {
 /// The pending requests and their deadlines, under one lock.
 #[derive(Debug, Default)]
 struct Table {
-    pending: HashMap<u64, Pending>,
+    /// Keyed by correlation number, hashed with foldhash (SipHash costs more than the rest
+    /// of an insert here, and the numbers are ours, not a caller's).
+    pending: HashMap<u64, Pending, foldhash::fast::RandomState>,
     /// Every pending request's deadline, earliest first.
     deadlines: BTreeSet<(Instant, u64)>,
     /// When the timer task will next look at the deadlines; `None` while it waits for a

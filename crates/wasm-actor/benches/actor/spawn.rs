@@ -189,15 +189,29 @@ fn run_child(mode: &str, n: usize) -> Result<Run, String> {
 
 pub fn report(sizes: Sizes, full: bool) {
     let n = sizes.spawns;
+    let rounds = sizes.runs.min(5);
     println!(
         "\n3. spawning {n} echo components (start_component, one group each, current-thread \
-         runtime), median of {} runs, each a fresh process",
-        sizes.runs.min(5)
+         runtime), median of {rounds} rounds, each run a fresh process, the modes interleaved"
     );
-    for mode in MODES {
-        let runs: Result<Vec<Run>, String> =
-            (0..sizes.runs.min(5)).map(|_| run_child(mode, n)).collect();
-        let runs = match runs {
+    // Interleaved, so a slow spell of the machine hits every mode alike.
+    let mut results: Vec<Result<Vec<Run>, String>> = MODES.iter().map(|_| Ok(Vec::new())).collect();
+    for _ in 0..rounds {
+        for (mode, result) in MODES.iter().zip(&mut results) {
+            if let Ok(runs) = result {
+                match run_child(mode, n) {
+                    Ok(run) => runs.push(run),
+                    Err(failure) => *result = Err(failure),
+                }
+            }
+        }
+    }
+    let bare: Option<Vec<f64>> = match &results[0] {
+        Ok(runs) => Some(runs.iter().map(|r| r.spawn_us).collect()),
+        Err(_) => None,
+    };
+    for (mode, result) in MODES.iter().zip(results) {
+        let runs = match result {
             Ok(runs) => runs,
             Err(failure) => {
                 println!("   {mode}: {failure}");
@@ -208,17 +222,22 @@ pub fn report(sizes: Sizes, full: bool) {
         let spawn = median(runs.iter().map(|r| r.spawn_us).collect());
         let kib = median(runs.iter().map(|r| r.kib).collect());
         let stop = median(runs.iter().map(|r| r.stop_us).collect());
-        let label = if mode == "pooled" && !pooled {
-            "pooled requested, fell back to on-demand"
+        let label = if *mode != "on-demand" && !pooled {
+            format!("{mode} (pool requested, fell back to on-demand)")
         } else {
-            mode
+            (*mode).to_owned()
         };
         print!("   {label}: {spawn:.1} us per spawn");
-        if full {
+        if let (Some(bare), true) = (&bare, *mode != "bare") {
+            // Each run against the bare run of its own round.
+            let ratios = runs.iter().zip(bare).map(|(r, b)| r.spawn_us / b).collect();
+            print!(", ratio to bare {:.2}", median(ratios));
+        }
+        if full && *mode != "bare" {
             print!(" (target <= 50 us: {})", verdict(spawn <= 50.0));
         }
         print!(", {kib:.1} KiB resident per idle component");
-        if full {
+        if full && *mode != "bare" {
             print!(" (target <= 256 KiB: {})", verdict(kib <= 256.0));
         }
         println!(", shutdown {stop:.1} us per component");
