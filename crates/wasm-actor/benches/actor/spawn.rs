@@ -1,5 +1,8 @@
 //! 3. Spawning many `echo` components. Each run is a fresh child process (this binary again,
-//!    with `AIRSSYS_BENCH_SPAWN` set), so resident memory starts from the same state.
+//!    with `AIRSSYS_BENCH_SPAWN` set), so resident memory starts from the same state. The
+//!    baseline (`bare`) makes the same instances on the same pool with direct
+//!    `ComponentInstance` calls and keeps them alive: what wasmtime and the kernel cost for a
+//!    fresh pool slot, a fiber stack and the first calls, before any actor exists.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -123,7 +126,7 @@ async fn bare_spawns(engine: &WasmEngine, echo: &LoadedComponent, n: usize) {
             let mut instance = ComponentInstance::instantiate(engine, echo, spec)
                 .await
                 .unwrap();
-            instance.initialize(&config).await.unwrap().unwrap();
+            instance.initialize(config).await.unwrap().unwrap();
             instance.metadata().await.unwrap();
             instance
         }
