@@ -21,6 +21,10 @@ pub fn check() -> Result<()> {
     println!(
         "xtask: advisories are not checked: they need a network database this machine cannot fetch"
     );
+    // cargo-deny reads `cargo metadata` for every platform, so the crates of other
+    // platforms (windows-sys, ...) must be in the local registry, which a build for this one
+    // never downloads. On a fresh machine only `cargo fetch` brings them.
+    run::cargo(&["fetch", "--locked"])?;
     run::cargo(&["deny", "--offline", "check", "bans", "licenses", "sources"])?;
     self_test()
 }
