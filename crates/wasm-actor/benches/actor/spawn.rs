@@ -6,7 +6,7 @@
 
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasm_actor::{ActorSystem, ComponentSpec, SystemConfig};
 use wasm_core::{ComponentConfig, ResourceLimits};
@@ -97,15 +97,19 @@ pub fn child(mode: &str) {
         assert_eq!(reply, b"alive?");
         let start = Instant::now();
         system.shutdown().await;
-        let stop = start.elapsed();
-        println!(
-            "SPAWN {} {} {} {}",
-            engine.pooling_active(),
-            spawn.as_secs_f64() * 1e6 / n as f64,
-            (after - before) / n as f64,
-            stop.as_secs_f64() * 1e6 / n as f64
-        );
+        print_run(&engine, n, spawn, after - before, start.elapsed());
     });
+}
+
+/// The line a child prints: `SPAWN <pooled> <us/spawn> <KiB/component> <us/stop>`.
+fn print_run(engine: &WasmEngine, n: usize, spawn: Duration, kib: f64, stop: Duration) {
+    println!(
+        "SPAWN {} {} {} {}",
+        engine.pooling_active(),
+        spawn.as_secs_f64() * 1e6 / n as f64,
+        kib / n as f64,
+        stop.as_secs_f64() * 1e6 / n as f64
+    );
 }
 
 /// The baseline: `n` echo instances made and kept alive without actors.
@@ -142,14 +146,7 @@ async fn bare_spawns(engine: &WasmEngine, echo: &LoadedComponent, n: usize) {
     let after = rss_kib();
     let start = Instant::now();
     drop(live);
-    let stop = start.elapsed();
-    println!(
-        "SPAWN {} {} {} {}",
-        engine.pooling_active(),
-        spawn.as_secs_f64() * 1e6 / n as f64,
-        (after - before) / n as f64,
-        stop.as_secs_f64() * 1e6 / n as f64
-    );
+    print_run(engine, n, spawn, after - before, start.elapsed());
 }
 
 struct Run {
