@@ -376,3 +376,35 @@ async fn metadata_and_the_component_list_come_from_the_registry() {
     );
     system.shutdown().await;
 }
+
+/// On a current-thread runtime every actor shares one thread: a component with a long queue
+/// must let the others run between batches instead of draining everything first.
+#[tokio::test(flavor = "current_thread")]
+async fn a_busy_component_does_not_starve_the_others_on_its_thread() {
+    const TICKS: usize = 10_000;
+    let system = system();
+    system
+        .start_component(spec("pinger", "app/busy/1").with_mailbox(TICKS + 16))
+        .await
+        .unwrap();
+    system
+        .start_component(spec("echo", "app/echo/1"))
+        .await
+        .unwrap();
+    let busy = id("app/busy/1");
+    for _ in 0..TICKS {
+        system.send(&busy, b"tick".to_vec()).unwrap();
+    }
+    // Queued behind nothing, but on the same thread as the busy component's 10k calls.
+    assert_eq!(ask(&system, "app/echo/1", "ping").await, "ping");
+    // The scheduler polls this test's future again within about 61 task polls of the echo
+    // reply: at 64 envelopes per turn (about 3.9k), the busy mailbox cannot be empty yet. A
+    // drain loop that never yields would have handled all 10k before echo ran.
+    let left = system.registry().queued(&busy).unwrap();
+    assert!(
+        left > 0,
+        "the busy component drained all {TICKS} ticks before echo ran"
+    );
+    assert_eq!(ask(&system, "app/busy/1", "count").await, TICKS.to_string());
+    system.shutdown().await;
+}
