@@ -26,12 +26,28 @@ use crate::error::{Error, Result};
 ///
 /// The id is one shared string: cloning it (every message carries its sender's id) is a
 /// reference-count increment, and hashing it hashes the text once.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct ComponentId {
     /// `namespace/name/instance`, every segment checked.
     text: Arc<str>,
-    /// Byte offsets of the two `/` separators in `text`.
+    /// Byte offsets of the two `/` separators in `text` (derived from it, kept so a segment
+    /// is a slice, not a search).
     slashes: [usize; 2],
+}
+
+/// Equal ids have equal text; the separator offsets follow from it.
+impl PartialEq for ComponentId {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for ComponentId {}
+
+impl std::hash::Hash for ComponentId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
 }
 
 impl ComponentId {
@@ -55,18 +71,22 @@ impl ComponentId {
             }
             text.push_str(segment);
         }
-        for segment in [&namespace, &name, &instance] {
-            if let Err(reason) = check_segment(segment) {
-                return Err(Error::InvalidComponentId {
-                    input: text,
-                    reason,
-                });
-            }
+        Self::checked(&text, [&namespace, &name, &instance])
+    }
+
+    /// The id whose text is `text` and whose segments are `segments` (the parts of `text`
+    /// between its two `/`), once every segment is checked; errors name `text`.
+    fn checked(text: &str, segments: [&str; 3]) -> Result<Self> {
+        for segment in segments {
+            check_segment(segment).map_err(|reason| Error::InvalidComponentId {
+                input: text.to_owned(),
+                reason,
+            })?;
         }
-        let first = namespace.len();
+        let first = segments[0].len();
         Ok(Self {
             text: Arc::from(text),
-            slashes: [first, first + 1 + name.len()],
+            slashes: [first, first + 1 + segments[1].len()],
         })
     }
 
@@ -164,17 +184,7 @@ impl FromStr for ComponentId {
         let mut parts = s.split('/');
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(namespace), Some(name), Some(instance), None) => {
-                for segment in [namespace, name, instance] {
-                    check_segment(segment).map_err(|reason| Error::InvalidComponentId {
-                        input: s.to_owned(),
-                        reason,
-                    })?;
-                }
-                let first = namespace.len();
-                Ok(Self {
-                    text: Arc::from(s),
-                    slashes: [first, first + 1 + name.len()],
-                })
+                Self::checked(s, [namespace, name, instance])
             }
             _ => Err(Error::InvalidComponentId {
                 input: s.to_owned(),
