@@ -15,10 +15,23 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["wasm-core", "wasm-runtime", "wasm-security"],
     ),
     (
+        "wasm-cluster",
+        &["wasm-core", "wasm-security", "wasm-actor"],
+    ),
+    (
         "wasm-host",
-        &["wasm-core", "wasm-security", "wasm-runtime", "wasm-actor"],
+        &[
+            "wasm-core",
+            "wasm-security",
+            "wasm-runtime",
+            "wasm-actor",
+            "wasm-cluster",
+        ],
     ),
 ];
+
+/// The only crate that may talk NATS.
+const NATS_CLIENT: &str = "wasm-cluster";
 
 /// The only crate that may run wasm.
 const WASM_RUNNER: &str = "wasm-runtime";
@@ -71,6 +84,11 @@ pub fn violations(metadata: &Value) -> Vec<String> {
                     "{name} -> wasmtime (only {WASM_RUNNER} may run wasm)"
                 ));
             }
+            if dep_name == "async-nats" && name != NATS_CLIENT {
+                broken.push(format!(
+                    "{name} -> async-nats (only {NATS_CLIENT} may talk NATS)"
+                ));
+            }
         }
     }
     broken
@@ -86,6 +104,7 @@ mod tests {
             "wasm-security",
             "wasm-runtime",
             "wasm-actor",
+            "wasm-cluster",
             "wasm-host",
         ];
         let packages: Vec<Value> = names
@@ -109,6 +128,9 @@ mod tests {
         ("wasm-runtime", "wasmtime", None),
         ("wasm-actor", "wasm-runtime", None),
         ("wasm-host", "wasm-actor", None),
+        ("wasm-cluster", "wasm-actor", None),
+        ("wasm-cluster", "async-nats", None),
+        ("wasm-host", "wasm-cluster", None),
         ("wasm-core", "thiserror", None),
     ];
 
@@ -142,6 +164,22 @@ mod tests {
         assert_eq!(
             violations(&metadata(&edges)),
             vec!["wasm-actor -> wasmtime (only wasm-runtime may run wasm)"]
+        );
+    }
+
+    #[test]
+    fn the_cluster_layer_may_not_run_wasm_and_only_it_talks_nats() {
+        let mut edges = GOOD.to_vec();
+        edges.push(("wasm-cluster", "wasm-runtime", None));
+        edges.push(("wasm-actor", "async-nats", None));
+        edges.push(("wasm-actor", "wasm-cluster", None));
+        assert_eq!(
+            violations(&metadata(&edges)),
+            vec![
+                "wasm-actor -> async-nats (only wasm-cluster may talk NATS)",
+                "wasm-actor -> wasm-cluster (not an allowed layer edge)",
+                "wasm-cluster -> wasm-runtime (not an allowed layer edge)",
+            ]
         );
     }
 

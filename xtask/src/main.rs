@@ -4,7 +4,8 @@
 //! - `examples`: build the example system's components into `examples/out`;
 //! - `demo`: build the examples and run the order pipeline with the `airssys-wasm` command;
 //! - `test`: fixtures and examples (and the examples' shared library's unit tests), the layer
-//!   rule, cargo-deny, then every test of the workspace, then check every fixture is used;
+//!   rule, cargo-deny, a nats-server for the cluster tests, then every test of the workspace,
+//!   then check every fixture is used;
 //! - `deny`: the offline cargo-deny checks (bans, licences, sources) and a self-test of the
 //!   wasmtime ban;
 //! - `layers`: the dependency edges between our crates;
@@ -74,6 +75,8 @@ fn test(args: &[String]) -> Result<()> {
     examples::test_common()?;
     layers::check_workspace()?;
     deny::check()?;
+    // The cluster tests start their own servers from this binary.
+    tools::ensure_nats_server()?;
     let mut cmd = vec!["test", "--workspace"];
     cmd.extend(args.iter().map(String::as_str));
     run::cargo(&cmd)?;

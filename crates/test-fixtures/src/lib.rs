@@ -55,3 +55,7 @@ pub fn fixture(name: &str) -> Vec<u8> {
     let path = fixture_path(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()))
 }
+
+mod nats;
+
+pub use nats::{NatsServer, free_port, nats_server_binary};

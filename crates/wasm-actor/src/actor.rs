@@ -19,7 +19,7 @@ use std::task::Poll;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
-use wasm_core::{ComponentConfig, ComponentMessage, ErrorCallback, HealthStatus};
+use wasm_core::{ComponentConfig, ErrorCallback, HealthStatus};
 use wasm_runtime::{ComponentInstance, InstanceSpec};
 
 use crate::context::SystemContext;
@@ -210,7 +210,7 @@ impl ActorState {
             self.instance.handle_message(&message).await
         };
         self.slot.in_flight.lock().take();
-        let router = &self.ctx.router.inner;
+        let delivery = &self.ctx.delivery;
         match outcome {
             Ok(result) => {
                 bump(if callback {
@@ -219,9 +219,9 @@ impl ActorState {
                     &self.ctx.counters.messages_handled
                 });
                 match (result, request) {
-                    (Ok(reply), Some(n)) => router.complete(n, Ok(reply.unwrap_or_default())),
+                    (Ok(reply), Some(n)) => delivery.complete(n, Ok(reply.unwrap_or_default())),
                     (Err(error), Some(n)) => {
-                        router.complete(n, Err(ErrorCallback::ErrorReply(error.to_string())));
+                        delivery.complete(n, Err(ErrorCallback::ErrorReply(error.to_string())));
                     }
                     (Ok(_), None) => {}
                     (Err(error), None) => {
@@ -232,23 +232,10 @@ impl ActorState {
             }
             Err(error) => {
                 let reason = error.to_string();
-                if let Some(n) = request {
-                    router.fail(n, ErrorCallback::TargetFailed(reason.clone()));
-                }
-                Err(self.dead_letter(&message, reason))
+                delivery.failed_in_call(self.slot.id(), &message, request, &reason);
+                Err(reason.into())
             }
         }
-    }
-
-    /// Reports the message that was being handled when the instance failed.
-    fn dead_letter(&self, message: &ComponentMessage, reason: String) -> ActorProcessingErr {
-        self.ctx.events.publish(SystemEvent::DeadLetter {
-            target: self.slot.id().clone(),
-            sender: message.sender.clone(),
-            payload: message.payload.clone(),
-            reason: reason.clone(),
-        });
-        reason.into()
     }
 
     async fn check_health(&mut self) -> Result<(), ActorProcessingErr> {

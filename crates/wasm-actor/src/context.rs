@@ -6,8 +6,10 @@ use std::time::Duration;
 use wasm_core::{ComponentDirectory, ComponentId, ComponentInfo, StorageBackend, SystemClock};
 use wasm_runtime::{HostServices, WasmEngine};
 
+use crate::delivery::Delivery;
 use crate::events::{EventAudit, EventBus};
 use crate::registry::ComponentRegistry;
+use crate::remote::RemoteTransport;
 use crate::router::Router;
 use crate::stats::Counters;
 
@@ -51,6 +53,7 @@ pub(crate) struct SystemContext {
     pub(crate) config: SystemConfig,
     pub(crate) registry: Arc<ComponentRegistry>,
     pub(crate) router: Router,
+    pub(crate) delivery: Arc<Delivery>,
     pub(crate) events: EventBus,
     pub(crate) audit: Arc<EventAudit>,
     pub(crate) storage: Arc<dyn StorageBackend>,
@@ -71,18 +74,29 @@ impl SystemContext {
     }
 }
 
-/// `list-components` and `get-component-metadata`, served from the registry.
+/// `list-components` and `get-component-metadata`, served from the registry and, in a
+/// cluster, from the transport's view of the other hosts.
 #[derive(Debug)]
 pub(crate) struct Directory {
     pub(crate) registry: Arc<ComponentRegistry>,
+    pub(crate) remote: Option<Arc<dyn RemoteTransport>>,
 }
 
 impl ComponentDirectory for Directory {
     fn components(&self) -> Vec<ComponentId> {
-        self.registry.ids()
+        let mut ids = self.registry.ids();
+        if let Some(remote) = &self.remote {
+            ids.extend(remote.components());
+            ids.sort();
+            ids.dedup();
+        }
+        ids
     }
 
     fn info(&self, id: &ComponentId) -> Option<ComponentInfo> {
-        self.registry.get(id).map(|slot| slot.info())
+        match self.registry.get(id) {
+            Some(slot) => Some(slot.info()),
+            None => self.remote.as_ref().and_then(|remote| remote.info(id)),
+        }
     }
 }

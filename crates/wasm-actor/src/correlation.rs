@@ -16,11 +16,12 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot};
 use wasm_core::{ComponentId, CorrelationId, ErrorCallback, MessagingError};
 
-use crate::router::RouterInner;
+use crate::delivery::Delivery;
+use crate::remote::RemoteReply;
 use crate::stats::{Counters, WorkUnit, bump};
 
 /// How a request ended: the reply payload, or why there is none.
-pub(crate) type Outcome = Result<Vec<u8>, ErrorCallback>;
+pub type Outcome = Result<Vec<u8>, ErrorCallback>;
 
 /// Who waits for an answer.
 #[derive(Debug)]
@@ -29,6 +30,8 @@ pub(crate) enum Requester {
     Component(ComponentId),
     /// The embedding host, awaiting a future.
     Host(oneshot::Sender<Outcome>),
+    /// A component of another host: the answer goes back through the transport.
+    Remote(Box<dyn RemoteReply>),
 }
 
 #[derive(Debug)]
@@ -164,7 +167,7 @@ impl Correlations {
 
     /// Removes the requests whose deadline is at or before `now`; returns them and the next
     /// deadline, which the timer task sleeps until.
-    fn take_expired(&self, now: Instant) -> (Vec<(u64, Pending)>, Option<Instant>) {
+    pub(crate) fn take_expired(&self, now: Instant) -> (Vec<(u64, Pending)>, Option<Instant>) {
         let mut table = self.table.lock();
         let mut expired = Vec::new();
         while let Some(&(deadline, n)) = table.deadlines.first() {
@@ -193,13 +196,13 @@ impl Correlations {
         owned
     }
 
-    /// Removes every pending request addressed to `target`.
-    pub(crate) fn take_for_target(&self, target: &ComponentId) -> Vec<(u64, Pending)> {
+    /// Removes every pending request whose target `gone` selects.
+    pub(crate) fn take_where(&self, gone: impl Fn(&ComponentId) -> bool) -> Vec<(u64, Pending)> {
         let mut table = self.table.lock();
         let ids: Vec<u64> = table
             .pending
             .iter()
-            .filter(|(_, p)| &p.target == target)
+            .filter(|(_, p)| gone(&p.target))
             .map(|(n, _)| *n)
             .collect();
         ids.into_iter()
@@ -248,7 +251,7 @@ impl Drop for Alive {
 /// then answers every expired request still pending with a timeout callback. Answered and
 /// cancelled requests cost it nothing: their deadlines leave the table with them. Ends when
 /// the router is dropped, or when aborted at shutdown.
-pub(crate) async fn run_timers(signal: Arc<TimerSignal>, router: Weak<RouterInner>) {
+pub(crate) async fn run_timers(signal: Arc<TimerSignal>, delivery: Weak<Delivery>) {
     let _alive = Alive(Arc::clone(&signal));
     loop {
         // Listening before the table is read: a deadline registered in between is not missed.
@@ -256,14 +259,10 @@ pub(crate) async fn run_timers(signal: Arc<TimerSignal>, router: Weak<RouterInne
         let mut earlier = pin!(earlier);
         earlier.as_mut().enable();
         let next = {
-            let Some(router) = router.upgrade() else {
+            let Some(delivery) = delivery.upgrade() else {
                 return;
             };
-            let (expired, next) = router.correlations.take_expired(Instant::now());
-            for (n, pending) in expired {
-                router.answer(n, pending, Err(ErrorCallback::Timeout));
-            }
-            next
+            delivery.expire(Instant::now())
         };
         match next {
             Some(at) => {
@@ -311,7 +310,7 @@ mod tests {
             )?,
             n
         );
-        assert_eq!(table.take_for_target(&b).len(), 1);
+        assert_eq!(table.take_where(|t| t == &b).len(), 1);
         assert_eq!(table.pending(), 0);
         Ok(())
     }

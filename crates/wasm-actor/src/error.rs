@@ -8,6 +8,14 @@ pub enum Error {
     /// A component with this id is already running.
     #[error("component {0} is already running")]
     AlreadyRunning(ComponentId),
+    /// The cluster refused the id: another host runs it.
+    #[error("component {component} cannot start on this host: {reason}")]
+    Claimed {
+        /// The component.
+        component: ComponentId,
+        /// Why (names the host that has it).
+        reason: String,
+    },
     /// No running component has this id.
     #[error("component {0} is not running")]
     NotRunning(ComponentId),

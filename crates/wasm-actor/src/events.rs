@@ -57,6 +57,19 @@ pub enum SystemEvent {
         /// What it tried to reach.
         resource: String,
     },
+    /// Another host of the cluster was heard from for the first time (it joined or came back).
+    HostUp {
+        /// The host's name.
+        host: String,
+    },
+    /// Another host of the cluster is gone; every request pending to its components was
+    /// answered with an error callback.
+    HostDown {
+        /// The host's name.
+        host: String,
+        /// Why it is taken as gone (it left, or missed its heartbeats).
+        reason: String,
+    },
     /// A supervision group exceeded its restart intensity and stopped.
     GroupFailed {
         /// The group.

@@ -14,10 +14,12 @@
 mod actor;
 mod context;
 mod correlation;
+mod delivery;
 mod error;
 mod events;
 mod mailbox;
 mod registry;
+mod remote;
 mod router;
 mod spawner;
 mod spec;
@@ -26,10 +28,12 @@ mod supervisor;
 mod system;
 
 pub use context::SystemConfig;
+pub use correlation::Outcome;
 pub use error::{Error, Result};
 pub use events::SystemEvent;
 pub use registry::ComponentRegistry;
-pub use router::{RemoteTransport, Router};
+pub use remote::{Claim, RemoteReply, RemoteTransport};
+pub use router::Router;
 pub use spec::{ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy};
 pub use stats::SystemStats;
 pub use system::ActorSystem;

@@ -5,14 +5,12 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorCell, ActorRef, SpawnErr};
 use tokio::task::JoinHandle;
-use wasm_core::ErrorCallback;
 use wasm_security::CapabilitySet;
 
 use crate::actor::{ActorArgs, ActorMsg, ComponentActor};
 use crate::context::SystemContext;
 use crate::error::{Error, Result, with_causes};
 use crate::events::SystemEvent;
-use crate::mailbox::Envelope;
 use crate::registry::Slot;
 use crate::spec::ComponentSpec;
 
@@ -25,8 +23,9 @@ pub(crate) struct ComponentSpawner {
 }
 
 impl ComponentSpawner {
-    /// Compiles the grants, creates the mailbox and registers the component.
-    pub(crate) fn prepare(&self, spec: ComponentSpec) -> Result<Arc<Slot>> {
+    /// Compiles the grants, creates the mailbox and registers the component (in a cluster,
+    /// claims its id there too).
+    pub(crate) async fn prepare(&self, spec: ComponentSpec) -> Result<Arc<Slot>> {
         let caps = CapabilitySet::compile(spec.id.clone(), &spec.grants).map_err(|source| {
             Error::Grants {
                 component: spec.id.clone(),
@@ -44,6 +43,15 @@ impl ComponentSpawner {
         ));
         if !self.ctx.registry.insert(slot.clone()) {
             return Err(Error::AlreadyRunning(slot.id().clone()));
+        }
+        if let Some(remote) = self.ctx.delivery.remote()
+            && let Err(reason) = remote.register(slot.id()).await
+        {
+            self.ctx.registry.remove(slot.id());
+            return Err(Error::Claimed {
+                component: slot.id().clone(),
+                reason,
+            });
         }
         Ok(slot)
     }
@@ -69,27 +77,9 @@ impl ComponentSpawner {
     /// Unregisters a component for good: later messages find no target, queued requests get
     /// `target-stopped` callbacks and queued messages become dead letters.
     pub(crate) fn retire(&self, slot: &Slot, reason: &str) {
-        let id = slot.id().clone();
-        self.ctx.registry.remove(&id);
-        let router = &self.ctx.router.inner;
-        for envelope in slot.mailbox.close() {
-            match envelope {
-                Envelope::Message {
-                    request: Some(n), ..
-                } => router.fail(n, ErrorCallback::TargetStopped),
-                Envelope::Message { message, .. } | Envelope::Callback(message) => {
-                    self.ctx.events.publish(SystemEvent::DeadLetter {
-                        target: id.clone(),
-                        sender: message.sender,
-                        payload: message.payload,
-                        reason: format!("{id} stopped: {reason}"),
-                    });
-                }
-            }
-        }
-        router.fail_requests_to(&id, &ErrorCallback::TargetStopped);
+        self.ctx.delivery.retire(slot, reason);
         self.ctx.events.publish(SystemEvent::Stopped {
-            id,
+            id: slot.id().clone(),
             reason: reason.to_owned(),
         });
     }

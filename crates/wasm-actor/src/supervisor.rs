@@ -15,7 +15,7 @@ use ractor::{
     Actor, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort, SupervisionEvent,
 };
 use tokio::task::JoinHandle;
-use wasm_core::{ComponentId, ErrorCallback};
+use wasm_core::ComponentId;
 
 use crate::context::SystemContext;
 use crate::error::Error;
@@ -309,18 +309,9 @@ impl GroupState {
                     "{} was killed: it did not stop within {deadline:?}",
                     slot.id()
                 );
-                if let Some(n) = request {
-                    self.ctx()
-                        .router
-                        .inner
-                        .fail(n, ErrorCallback::TargetFailed(reason.clone()));
-                }
-                self.ctx().events.publish(SystemEvent::DeadLetter {
-                    target: slot.id().clone(),
-                    sender: message.sender.clone(),
-                    payload: message.payload.clone(),
-                    reason,
-                });
+                self.ctx()
+                    .delivery
+                    .failed_in_call(slot.id(), &message, request, &reason);
             }
         }
     }

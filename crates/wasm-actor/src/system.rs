@@ -9,16 +9,20 @@ use parking_lot::Mutex;
 use ractor::{Actor, ActorRef, ActorStatus, SpawnErr};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
-use wasm_core::{ComponentId, ComponentInfo, MessageRouter, StorageBackend};
+use wasm_core::{
+    ComponentId, ComponentInfo, MessageRouter, MessagingError, Routed, StorageBackend,
+};
 use wasm_runtime::WasmEngine;
 use wasm_security::MemoryAuditLog;
 
 use crate::context::{Directory, SystemConfig, SystemContext};
 use crate::correlation::{Correlations, run_timers};
+use crate::delivery::Delivery;
 use crate::error::{Error, Result, with_causes};
 use crate::events::{EventAudit, EventBus, SystemEvent};
 use crate::registry::ComponentRegistry;
-use crate::router::{RemoteTransport, Router};
+use crate::remote::RemoteTransport;
+use crate::router::Router;
 use crate::spawner::ComponentSpawner;
 use crate::spec::{ComponentSpec, GroupSpec};
 use crate::stats::{Counters, SystemStats};
@@ -88,14 +92,18 @@ impl ActorSystem {
         let events = EventBus::new(config.event_capacity, counters.clone());
         let (correlations, timer_signal) =
             Correlations::new(counters.clone(), config.max_request_timeout);
-        let router = Router::new(
+        let delivery = Arc::new(Delivery::new(
             registry.clone(),
             correlations,
             events.clone(),
-            remote,
+            remote.clone(),
             counters.clone(),
-        );
-        let timers = tokio::spawn(run_timers(timer_signal, Arc::downgrade(&router.inner)));
+        ));
+        let router = Router::new(delivery.clone());
+        let timers = tokio::spawn(run_timers(timer_signal, Arc::downgrade(&delivery)));
+        if let Some(remote) = &remote {
+            remote.attach(router.clone());
+        }
         let audit = Arc::new(EventAudit {
             log: Arc::new(MemoryAuditLog::new(config.audit_capacity)),
             events: events.clone(),
@@ -105,9 +113,11 @@ impl ActorSystem {
             config,
             directory: Arc::new(Directory {
                 registry: registry.clone(),
+                remote,
             }),
             registry,
             router,
+            delivery,
             events,
             audit,
             storage,
@@ -139,7 +149,7 @@ impl ActorSystem {
         };
         let mut slots = Vec::with_capacity(group.members.len());
         for member in group.members {
-            match spawner.prepare(member) {
+            match spawner.prepare(member).await {
                 Ok(slot) => slots.push(slot),
                 Err(e) => {
                     for slot in &slots {
@@ -212,19 +222,44 @@ impl ActorSystem {
         }
     }
 
-    /// Sends a fire-and-forget message from the host.
+    /// Sends a fire-and-forget message from the host to a component of this host, at once.
     ///
     /// # Errors
     ///
     /// [`Error::Delivery`] with `target-not-found` or `queue-full`; nothing was queued then.
+    /// A component on another host of a cluster is not reached from here (that needs a round
+    /// trip, see [`ActorSystem::send_anywhere`]): it is `target-not-found`.
     pub fn send(&self, to: &ComponentId, payload: Vec<u8>) -> Result<()> {
-        self.ctx
-            .router
-            .send(&self.ctx.config.host_id, to, payload)
+        let result = match self.send_routed(to, payload) {
+            Routed::Done(result) => result,
+            // Dropped unpolled: nothing is sent.
+            Routed::Later(_) => Err(MessagingError::TargetNotFound(to.clone())),
+        };
+        result.map_err(|source| Error::Delivery {
+            target: to.clone(),
+            source,
+        })
+    }
+
+    /// Sends a fire-and-forget message from the host to a component on this host or, in a
+    /// cluster, on any other; for another host, waits until that host has queued it.
+    ///
+    /// # Errors
+    ///
+    /// As [`ActorSystem::send`], and [`Error::Delivery`] with `delivery-failed` if the other
+    /// host cannot be reached; nothing was queued then.
+    pub async fn send_anywhere(&self, to: &ComponentId, payload: Vec<u8>) -> Result<()> {
+        self.send_routed(to, payload)
+            .finish()
+            .await
             .map_err(|source| Error::Delivery {
                 target: to.clone(),
                 source,
             })
+    }
+
+    fn send_routed(&self, to: &ComponentId, payload: Vec<u8>) -> Routed<()> {
+        self.ctx.router.send(&self.ctx.config.host_id, to, payload)
     }
 
     /// Sends a request from the host and waits for the reply.
@@ -247,6 +282,8 @@ impl ActorSystem {
             .ctx
             .router
             .host_request(&self.ctx.config.host_id, to, payload, timeout)
+            .finish()
+            .await
             .map_err(|source| Error::Delivery {
                 target: to.clone(),
                 source,
@@ -340,7 +377,7 @@ impl ActorSystem {
             let _ = group.handle.await;
         }
         // Requests still pending (to remote targets, or racing the stop) are answered now.
-        self.ctx.router.inner.fail_all();
+        self.ctx.delivery.fail_all();
         let timers = self.timers.lock().take();
         if let Some(timers) = timers {
             timers.abort();

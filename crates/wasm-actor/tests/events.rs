@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use common::{ask, id, spec, talk_to_all, wait_for};
 use parking_lot::Mutex;
-use wasm_actor::{ActorSystem, ComponentSpec, Error, RemoteTransport, SystemConfig, SystemEvent};
-use wasm_core::{ComponentId, ComponentMessage, ErrorCallback, MessagingError};
+use wasm_actor::{
+    ActorSystem, Claim, ComponentSpec, Error, RemoteTransport, Router, SystemConfig, SystemEvent,
+};
+use wasm_core::{ComponentId, ComponentMessage, ErrorCallback, MessagingError, Routed};
 use wasm_runtime::{EngineConfig, MemoryStorage, WasmEngine};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,19 +83,82 @@ async fn a_restart_reinstantiates_without_recompiling() {
     system.shutdown().await;
 }
 
-/// Records what it is asked to deliver; `absent` ids get `target-not-found`.
+/// Records what it is asked to deliver; `absent` ids get `target-not-found`. Sends are
+/// decided at once, requests later (as a round trip to another host would be).
 #[derive(Debug, Default)]
 struct TestTransport {
-    delivered: Mutex<Vec<(ComponentId, ComponentMessage)>>,
+    delivered: Arc<Mutex<Vec<(ComponentId, ComponentMessage)>>>,
+    registered: Mutex<Vec<ComponentId>>,
+}
+
+impl TestTransport {
+    fn record(&self, to: &ComponentId, message: ComponentMessage) -> Result<(), MessagingError> {
+        record(&self.delivered, to, message)
+    }
+}
+
+fn record(
+    delivered: &Mutex<Vec<(ComponentId, ComponentMessage)>>,
+    to: &ComponentId,
+    message: ComponentMessage,
+) -> Result<(), MessagingError> {
+    if to.to_string().contains("absent") {
+        return Err(MessagingError::TargetNotFound(to.clone()));
+    }
+    delivered.lock().push((to.clone(), message));
+    Ok(())
 }
 
 impl RemoteTransport for TestTransport {
-    fn deliver(&self, to: &ComponentId, message: ComponentMessage) -> Result<(), MessagingError> {
-        if to.to_string().contains("absent") {
-            return Err(MessagingError::TargetNotFound(to.clone()));
-        }
-        self.delivered.lock().push((to.clone(), message));
-        Ok(())
+    fn attach(&self, _router: Router) {}
+
+    fn send(&self, to: &ComponentId, message: ComponentMessage) -> Routed<()> {
+        Routed::Done(self.record(to, message))
+    }
+
+    fn request(
+        &self,
+        to: &ComponentId,
+        message: ComponentMessage,
+        _timeout: Duration,
+    ) -> Routed<()> {
+        let delivered = self.delivered.clone();
+        let to = to.clone();
+        Routed::Later(Box::pin(async move {
+            tokio::task::yield_now().await;
+            record(&delivered, &to, message)
+        }))
+    }
+
+    fn broadcast(
+        &self,
+        _from: &ComponentId,
+        targets: &[ComponentId],
+        _message: ComponentMessage,
+    ) -> Routed<()> {
+        Routed::Done(Err(MessagingError::TargetNotFound(targets[0].clone())))
+    }
+
+    fn register(&self, id: &ComponentId) -> Claim {
+        let result = if id.to_string().contains("taken") {
+            Err(format!("{id} runs on host other-host"))
+        } else {
+            self.registered.lock().push(id.clone());
+            Ok(())
+        };
+        Box::pin(async move { result })
+    }
+
+    fn unregister(&self, id: &ComponentId) {
+        self.registered.lock().retain(|r| r != id);
+    }
+
+    fn components(&self) -> Vec<ComponentId> {
+        Vec::new()
+    }
+
+    fn info(&self, _id: &ComponentId) -> Option<wasm_core::ComponentInfo> {
+        None
     }
 }
 
@@ -114,6 +179,18 @@ async fn the_remote_transport_gets_only_unknown_ids_and_pending_remote_requests_
         .start_component(spec("echo", "rt/echo/1"))
         .await
         .unwrap();
+    // Each registered id is claimed in the cluster; a claim refused is an error naming it.
+    assert_eq!(
+        *transport.registered.lock(),
+        vec![id("rt/a/1"), id("rt/echo/1")]
+    );
+    let claimed = system.start_component(spec("echo", "rt/taken/1")).await;
+    assert!(
+        matches!(&claimed, Err(Error::Claimed { component, reason })
+            if component == &id("rt/taken/1") && reason.contains("other-host")),
+        "{claimed:?}"
+    );
+    assert!(!system.registry().contains(&id("rt/taken/1")));
     // Local traffic never reaches the transport.
     assert_eq!(ask(&system, "rt/a/1", "send rt/echo/1 hi").await, "ok");
     assert!(

@@ -31,6 +31,8 @@ pub use message::{
     MessagePayload, Timestamp,
 };
 pub use metadata::{ComponentInfo, ComponentMetadata};
-pub use services::{Clock, ComponentDirectory, MessageRouter, StorageBackend, SystemClock};
+pub use services::{
+    Clock, ComponentDirectory, MessageRouter, Routed, RoutedFuture, StorageBackend, SystemClock,
+};
 pub use status::{ExecutionStatus, HealthStatus, LogLevel};
 pub use storage::{StorageQuota, StorageUsage};

@@ -6,6 +6,8 @@
 //! caller was allowed to make the call.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use crate::errors::{MessagingError, StorageError};
@@ -14,9 +16,65 @@ use crate::message::{CorrelationId, MessagePayload, Timestamp};
 use crate::metadata::ComponentInfo;
 use crate::storage::{StorageQuota, StorageUsage};
 
+/// A delivery that finishes after a round trip to another host.
+pub type RoutedFuture<T> = Pin<Box<dyn Future<Output = Result<T, MessagingError>> + Send>>;
+
+/// What a routing call gives back: the result at once (every delivery inside one host), or a
+/// future that resolves once another host has queued the message or refused it.
+///
+/// Local delivery never allocates a future: only a target on another host is [`Routed::Later`].
+pub enum Routed<T> {
+    /// Decided now.
+    Done(Result<T, MessagingError>),
+    /// Decided by another host; await it (it never waits for the target to handle the message).
+    Later(RoutedFuture<T>),
+}
+
+impl<T> Routed<T> {
+    /// The result, waiting for the other host when there is one.
+    ///
+    /// # Errors
+    ///
+    /// The delivery's error, as the routing call documents it.
+    pub async fn finish(self) -> Result<T, MessagingError> {
+        match self {
+            Self::Done(result) => result,
+            Self::Later(future) => future.await,
+        }
+    }
+
+    /// Applies `f` to a successful result, now or later.
+    pub fn map<U: 'static>(self, f: impl FnOnce(T) -> U + Send + 'static) -> Routed<U>
+    where
+        T: 'static,
+    {
+        match self {
+            Self::Done(result) => Routed::Done(result.map(f)),
+            Self::Later(future) => Routed::Later(Box::pin(async move { future.await.map(f) })),
+        }
+    }
+}
+
+impl<T> From<Result<T, MessagingError>> for Routed<T> {
+    fn from(result: Result<T, MessagingError>) -> Self {
+        Self::Done(result)
+    }
+}
+
+impl<T> fmt::Debug for Routed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Done(_) => f.write_str("Routed::Done"),
+            Self::Later(_) => f.write_str("Routed::Later"),
+        }
+    }
+}
+
 /// Delivers messages between components.
 ///
-/// Every method returns at once: nothing here waits for the target to handle the message.
+/// No method waits for the target to handle the message. Inside one host every method
+/// decides at once; for a target on another host, `send`, `request` and `broadcast` return a
+/// [`Routed::Later`] that resolves when that host has queued the message (or refused it).
 pub trait MessageRouter: Send + Sync + fmt::Debug {
     /// Queues a fire-and-forget message from `from` in `to`'s mailbox.
     ///
@@ -24,12 +82,7 @@ pub trait MessageRouter: Send + Sync + fmt::Debug {
     ///
     /// [`MessagingError::TargetNotFound`] if `to` is not running, [`MessagingError::QueueFull`]
     /// if its mailbox is full; nothing was queued then.
-    fn send(
-        &self,
-        from: &ComponentId,
-        to: &ComponentId,
-        payload: MessagePayload,
-    ) -> Result<(), MessagingError>;
+    fn send(&self, from: &ComponentId, to: &ComponentId, payload: MessagePayload) -> Routed<()>;
 
     /// Queues a request and returns its correlation id. The answer reaches `from` later as
     /// exactly one callback (reply or error callback) unless it is cancelled; after `timeout`
@@ -44,7 +97,7 @@ pub trait MessageRouter: Send + Sync + fmt::Debug {
         to: &ComponentId,
         payload: MessagePayload,
         timeout: Duration,
-    ) -> Result<CorrelationId, MessagingError>;
+    ) -> Routed<CorrelationId>;
 
     /// Cancels a pending request that `from` made. No callback follows.
     ///
@@ -64,7 +117,7 @@ pub trait MessageRouter: Send + Sync + fmt::Debug {
         from: &ComponentId,
         targets: &[ComponentId],
         payload: MessagePayload,
-    ) -> Result<(), MessagingError>;
+    ) -> Routed<()>;
 }
 
 /// Answers questions about the running components.

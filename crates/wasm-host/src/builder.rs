@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasm_actor::{ActorSystem, SystemConfig};
+use wasm_cluster::{ClusterConfig, NatsTransport};
 use wasm_core::{ResourceLimits, StorageBackend};
 use wasm_runtime::{EngineConfig, MemoryStorage, PoolingConfig, WasmEngine};
 
@@ -53,6 +54,7 @@ pub struct HostBuilder {
     limits: ResourceLimits,
     system: SystemConfig,
     request_timeout: Duration,
+    cluster: Option<ClusterConfig>,
 }
 
 impl Default for HostBuilder {
@@ -63,6 +65,7 @@ impl Default for HostBuilder {
             limits: ResourceLimits::default(),
             system: SystemConfig::default(),
             request_timeout: Duration::from_secs(5),
+            cluster: None,
         }
     }
 }
@@ -151,10 +154,20 @@ impl HostBuilder {
         self
     }
 
-    /// Applies a manifest's `[host]` section (storage, default limits, mailbox, health
+    /// Joins a cluster: components on other hosts become reachable, and this host's
+    /// components claim their ids there. Build with [`HostBuilder::connect`].
+    pub fn cluster(mut self, cluster: ClusterConfig) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    /// Applies a manifest's `[cluster]` section, if any, and its `[host]` section (storage, default limits, mailbox, health
     /// interval, shutdown deadline, request timeout) and turns fuel metering on if any limit
     /// in the manifest sets fuel. Settings the section leaves out keep their current value.
     pub fn manifest_defaults(mut self, manifest: &Manifest) -> Self {
+        if let Some(cluster) = manifest.cluster() {
+            self.cluster = Some(cluster.clone());
+        }
         let host = manifest.host();
         match &host.storage {
             Some(StorageLocation::Memory) => self.storage = StorageChoice::Memory,
@@ -191,6 +204,35 @@ impl HostBuilder {
     ///
     /// If called outside a tokio runtime (the system starts a task for request deadlines).
     pub fn build(self) -> crate::Result<Host> {
+        if let Some(cluster) = &self.cluster {
+            return Err(crate::Error::NeedsConnect {
+                host: cluster.host.clone(),
+                cluster: cluster.name.clone(),
+            });
+        }
+        self.assemble(None)
+    }
+
+    /// As [`HostBuilder::build`], and first joins the cluster if one is set (connecting to
+    /// its NATS server). Without a cluster it is the same as `build`.
+    ///
+    /// # Errors
+    ///
+    /// As [`HostBuilder::build`], and [`crate::Error::Cluster`] naming the URL and host if
+    /// the NATS server cannot be reached or refuses the credentials.
+    ///
+    /// # Panics
+    ///
+    /// As [`HostBuilder::build`].
+    pub async fn connect(mut self) -> crate::Result<Host> {
+        let transport = match self.cluster.take() {
+            Some(cluster) => Some(NatsTransport::connect(cluster).await?),
+            None => None,
+        };
+        self.assemble(transport)
+    }
+
+    fn assemble(self, transport: Option<NatsTransport>) -> crate::Result<Host> {
         let engine = WasmEngine::new(self.engine)?;
         let (storage, redb): (Arc<dyn StorageBackend>, Option<Arc<RedbStorage>>) =
             match self.storage {
@@ -201,11 +243,20 @@ impl HostBuilder {
                     (redb.clone(), Some(redb))
                 }
             };
-        let system = ActorSystem::new(engine, storage.clone(), self.system);
+        let system = match &transport {
+            Some(transport) => ActorSystem::with_remote(
+                engine,
+                storage.clone(),
+                self.system,
+                Arc::new(transport.clone()),
+            ),
+            None => ActorSystem::new(engine, storage.clone(), self.system),
+        };
         Ok(Host::new(
             system,
             storage,
             redb,
+            transport,
             self.limits,
             self.request_timeout,
         ))

@@ -108,6 +108,20 @@ pub enum Error {
     /// The actor layer failed (starting a component, delivering a message, a request).
     #[error(transparent)]
     Actor(#[from] wasm_actor::Error),
+    /// Joining the cluster failed (settings, the NATS server, credentials).
+    #[error(transparent)]
+    Cluster(#[from] wasm_cluster::Error),
+    /// A builder with a cluster was built with `build`, which cannot wait for the NATS
+    /// server.
+    #[error(
+        "host `{host}` is in cluster `{cluster}`: build it with HostBuilder::connect, which joins the NATS server"
+    )]
+    NeedsConnect {
+        /// This host's name.
+        host: String,
+        /// The cluster's name.
+        cluster: String,
+    },
 }
 
 /// A `Result` whose error defaults to this crate's [`Error`].

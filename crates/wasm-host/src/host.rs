@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 use wasm_actor::{ActorSystem, ComponentSpec, GroupSpec, SystemEvent, SystemStats};
+use wasm_cluster::NatsTransport;
 use wasm_core::{ComponentId, ComponentInfo, ResourceLimits, StorageBackend};
 use wasm_runtime::{LoadedComponent, WasmEngine};
 use wasm_security::MemoryAuditLog;
@@ -51,6 +52,7 @@ pub struct Host {
     system: ActorSystem,
     storage: Arc<dyn StorageBackend>,
     redb: Option<Arc<RedbStorage>>,
+    cluster: Option<NatsTransport>,
     limits: ResourceLimits,
     request_timeout: Duration,
 }
@@ -60,6 +62,7 @@ impl Host {
         system: ActorSystem,
         storage: Arc<dyn StorageBackend>,
         redb: Option<Arc<RedbStorage>>,
+        cluster: Option<NatsTransport>,
         limits: ResourceLimits,
         request_timeout: Duration,
     ) -> Self {
@@ -67,6 +70,7 @@ impl Host {
             system,
             storage,
             redb,
+            cluster,
             limits,
             request_timeout,
         }
@@ -89,7 +93,10 @@ impl Host {
     /// If called outside a tokio runtime.
     pub async fn from_manifest_file(path: impl AsRef<Path>) -> Result<(Host, Manifest)> {
         let manifest = Manifest::from_file(path)?;
-        let host = HostBuilder::new().manifest_defaults(&manifest).build()?;
+        let host = HostBuilder::new()
+            .manifest_defaults(&manifest)
+            .connect()
+            .await?;
         if let Err(e) = host.load(&manifest).await {
             let _ = host.shutdown().await;
             return Err(e);
@@ -175,8 +182,24 @@ impl Host {
         Ok(self.system.send(to, payload.into())?)
     }
 
+    /// Sends a fire-and-forget message from the host to a component of this host or, in a
+    /// cluster, of any other host; for another host it waits until that host has queued it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::send`], and [`crate::Error::Actor`] with `delivery-failed` if the other host
+    /// cannot be reached; nothing was queued then.
+    pub async fn send_anywhere(&self, to: &ComponentId, payload: impl Into<Vec<u8>>) -> Result<()> {
+        Ok(self.system.send_anywhere(to, payload.into()).await?)
+    }
+
+    /// This host's name in its cluster, if it is in one.
+    pub fn cluster_host(&self) -> Option<&str> {
+        self.cluster.as_ref().map(NatsTransport::host)
+    }
+
     /// Sends a request from the host and waits for the reply, up to the host's request
-    /// timeout.
+    /// timeout. In a cluster the target may run on any host.
     ///
     /// # Errors
     ///
@@ -274,6 +297,10 @@ impl Host {
     /// [`crate::Error::Storage`] if the storage cannot be closed.
     pub async fn shutdown(&self) -> Result<()> {
         self.system.shutdown().await;
+        if let Some(cluster) = &self.cluster {
+            // After the system: the answers its shutdown sent are flushed first.
+            cluster.close().await;
+        }
         if let Some(redb) = &self.redb {
             redb.close()?;
         }

@@ -55,6 +55,7 @@ pub use manifest::{
     StorageLocation,
 };
 pub use storage::{MemoryStorage, RedbStorage};
+pub use wasm_cluster::{Auth as ClusterAuth, ClusterConfig};
 
 pub use wasm_actor::{
     ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy, SystemEvent, SystemStats,

@@ -259,3 +259,53 @@ fn a_missing_manifest_file_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn cluster_section_errors_name_their_key() {
+    let (kind, line, _, key, _) = fail(&format!(
+        "{ECHO}[cluster]\nurl = \"nats://127.0.0.1:4222\"\nhost = \" \"\nname = \"orders\"\n"
+    ));
+    assert_eq!(
+        (kind, line, key.as_str()),
+        (ManifestErrorKind::InvalidValue, 6, "cluster.host")
+    );
+    let (kind, _, _, key, _) = fail(&format!(
+        "{ECHO}[cluster]\nurl = []\nhost = \"a\"\nname = \"orders\"\n"
+    ));
+    assert_eq!(
+        (kind, key.as_str()),
+        (ManifestErrorKind::InvalidValue, "cluster.url")
+    );
+    let (kind, _, _, key, _) = fail(&format!(
+        "{ECHO}[cluster]\nurl = \"nats://x:1\"\nhost = \"a\"\nname = \"o\"\nuser = \"u\"\n"
+    ));
+    assert_eq!(
+        (kind, key.as_str()),
+        (ManifestErrorKind::MissingKey, "cluster.user")
+    );
+    let (kind, line, _, key, _) = fail(&format!(
+        "{ECHO}[cluster]\nurl = \"nats://x:1\"\nhost = \"a\"\nname = \"o\"\ntoken = \"t\"\nnkey = \"SU\"\n"
+    ));
+    assert_eq!(
+        (kind, line, key.as_str()),
+        (ManifestErrorKind::InvalidValue, 9, "cluster")
+    );
+    let (kind, _, _, _, _) = fail(&format!(
+        "{ECHO}[cluster]\nurl = \"nats://x:1\"\nhost = \"a\"\nname = \"o\"\nheartbeat = 5\n"
+    ));
+    assert_eq!(kind, ManifestErrorKind::UnknownKey);
+    let manifest = Manifest::parse(
+        &format!(
+            "{ECHO}[cluster]\nurl = [\"nats://a:1\", \"nats://b:2\"]\nhost = \"edge-1\"\nname = \"orders\"\nheartbeat_ms = 250\ncredentials = \"host.creds\"\n"
+        ),
+        FILE,
+    )
+    .unwrap();
+    let cluster = manifest.cluster().unwrap();
+    assert_eq!(cluster.urls, vec!["nats://a:1", "nats://b:2"]);
+    assert_eq!(cluster.heartbeat, std::time::Duration::from_millis(250));
+    assert_eq!(
+        cluster.auth,
+        wasm_host::ClusterAuth::CredentialsFile("/tmp/host.creds".into())
+    );
+}

@@ -1,15 +1,18 @@
 //! The one `bindgen!` run over the top-level `wit/` contract.
 //!
 //! Generated types stay inside this crate: other crates speak `wasm-core` types, and
-//! [`crate::convert`] moves values between the two. Only `sleep-millis` is async (it waits);
-//! every other import is a plain synchronous host function, so the common calls pay nothing
-//! for async machinery.
+//! [`crate::convert`] moves values between the two. Only what can wait is async:
+//! `sleep-millis`, and `send`, `request` and `broadcast` (a target on another host answers
+//! after a network round trip); every other import is a plain synchronous host function.
 
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "airssys:core/runtime-host",
     imports: {
         "airssys:core/host-services.sleep-millis": async | trappable,
+        "airssys:core/host-messaging.send": async | trappable,
+        "airssys:core/host-messaging.request": async | trappable,
+        "airssys:core/host-messaging.broadcast": async | trappable,
         default: trappable,
     },
     exports: { default: async },

@@ -9,7 +9,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 use wasm_core::{
     ComponentId, ComponentMessage, CorrelationId, MessageMetadata, MessagePayload, MessageRouter,
-    MessagingError, ResourceLimits, Timestamp,
+    MessagingError, ResourceLimits, Routed, Timestamp,
 };
 use wasm_runtime::{ComponentInstance, HostServices, InstanceSpec, LoadedComponent, WasmEngine};
 use wasm_security::CapabilitySet;
@@ -21,12 +21,7 @@ use crate::{Flavour, RECEIVER, SENDER, id, quantile_us, talk_to_all};
 struct Collect(Mutex<Vec<ComponentMessage>>);
 
 impl MessageRouter for Collect {
-    fn send(
-        &self,
-        from: &ComponentId,
-        _to: &ComponentId,
-        payload: MessagePayload,
-    ) -> Result<(), MessagingError> {
+    fn send(&self, from: &ComponentId, _to: &ComponentId, payload: MessagePayload) -> Routed<()> {
         self.0.lock().push(ComponentMessage {
             sender: from.clone(),
             payload,
@@ -35,7 +30,7 @@ impl MessageRouter for Collect {
                 ..MessageMetadata::default()
             },
         });
-        Ok(())
+        Routed::Done(Ok(()))
     }
 
     fn request(
@@ -44,10 +39,10 @@ impl MessageRouter for Collect {
         _to: &ComponentId,
         _payload: MessagePayload,
         _timeout: Duration,
-    ) -> Result<CorrelationId, MessagingError> {
-        Err(MessagingError::DeliveryFailed(
+    ) -> Routed<CorrelationId> {
+        Routed::Done(Err(MessagingError::DeliveryFailed(
             "not in this baseline".into(),
-        ))
+        )))
     }
 
     fn cancel_request(
@@ -65,10 +60,10 @@ impl MessageRouter for Collect {
         _from: &ComponentId,
         _targets: &[ComponentId],
         _payload: MessagePayload,
-    ) -> Result<(), MessagingError> {
-        Err(MessagingError::DeliveryFailed(
+    ) -> Routed<()> {
+        Routed::Done(Err(MessagingError::DeliveryFailed(
             "not in this baseline".into(),
-        ))
+        )))
     }
 }
 

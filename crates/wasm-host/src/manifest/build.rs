@@ -17,16 +17,24 @@ use wasm_security::{
 use super::raw::{
     RawComponent, RawFsMode, RawGroup, RawHost, RawLimits, RawManifest, RawRestart, RawStrategy,
 };
+use wasm_cluster::ClusterConfig;
+
 use super::source::{Source, manifest_error};
 use super::{
     ComponentEntry, GroupEntry, HostSection, LimitOverrides, MEMORY_STORAGE, StorageLocation,
 };
 use crate::error::{ManifestErrorKind as Kind, Result};
 
-type Built = (HostSection, Vec<ComponentEntry>, Vec<GroupEntry>);
+type Built = (
+    HostSection,
+    Option<ClusterConfig>,
+    Vec<ComponentEntry>,
+    Vec<GroupEntry>,
+);
 
 pub(crate) fn build(source: &Source<'_>, dir: &Path, raw: RawManifest) -> Result<Built> {
     let host = host(source, dir, raw.host)?;
+    let cluster = super::cluster::cluster(source, dir, raw.cluster)?;
     let mut components: Vec<ComponentEntry> = Vec::with_capacity(raw.components.len());
     for (i, entry) in raw.components.into_iter().enumerate() {
         let entry = component(source, dir, i, entry.into_inner())?;
@@ -60,7 +68,7 @@ pub(crate) fn build(source: &Source<'_>, dir: &Path, raw: RawManifest) -> Result
         }
         groups.push(group);
     }
-    Ok((host, components, groups))
+    Ok((host, cluster, components, groups))
 }
 
 fn positive(source: &Source<'_>, key: &str, value: &Spanned<u64>) -> Result<u64> {

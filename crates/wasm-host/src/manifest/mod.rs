@@ -4,6 +4,7 @@
 //! The format is documented in `docs/manifest.md`.
 
 mod build;
+mod cluster;
 mod raw;
 mod source;
 
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wasm_actor::{ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy};
+use wasm_cluster::ClusterConfig;
 use wasm_core::{ComponentId, ResourceLimits};
 use wasm_runtime::{LoadedComponent, WasmEngine};
 use wasm_security::Grants;
@@ -151,6 +153,7 @@ pub struct Manifest {
     file: PathBuf,
     dir: PathBuf,
     host: HostSection,
+    cluster: Option<ClusterConfig>,
     components: Vec<ComponentEntry>,
     groups: Vec<GroupEntry>,
 }
@@ -187,11 +190,12 @@ impl Manifest {
             .unwrap_or_else(|| PathBuf::from("."));
         let source = Source { file, text };
         let raw: raw::RawManifest = toml::from_str(text).map_err(|e| source.toml_error(&e))?;
-        let (host, components, groups) = build::build(&source, &dir, raw)?;
+        let (host, cluster, components, groups) = build::build(&source, &dir, raw)?;
         Ok(Self {
             file: file.to_owned(),
             dir,
             host,
+            cluster,
             components,
             groups,
         })
@@ -210,6 +214,11 @@ impl Manifest {
     /// The `[host]` section.
     pub fn host(&self) -> &HostSection {
         &self.host
+    }
+
+    /// The `[cluster]` section: this host joins that cluster when it starts.
+    pub fn cluster(&self) -> Option<&ClusterConfig> {
+        self.cluster.as_ref()
     }
 
     /// The components, in the order written.

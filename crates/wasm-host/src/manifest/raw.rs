@@ -16,6 +16,7 @@ pub(crate) struct RawManifest {
     pub(crate) components: Vec<Spanned<RawComponent>>,
     #[serde(default)]
     pub(crate) groups: Vec<Spanned<RawGroup>>,
+    pub(crate) cluster: Option<super::cluster::RawCluster>,
 }
 
 /// `[host]`: defaults for the whole system.

@@ -1,8 +1,12 @@
 //! `airssys:core/host-messaging`: send, request, cancel-request, broadcast, self-id.
+//!
+//! `send`, `request` and `broadcast` are async host functions: a target on another host is
+//! queued there before the call returns, and the guest is suspended meanwhile (that wait is
+//! not guest CPU time). A local delivery is decided at once and never goes pending.
 
 use std::time::Duration;
 
-use wasm_core::{ComponentId, CorrelationId, MessagingError};
+use wasm_core::{ComponentId, CorrelationId, MessagingError, Routed};
 use wasm_security::MessagingAction;
 
 use crate::bindings::airssys::core::errors::MessagingError as WitMessagingError;
@@ -30,30 +34,32 @@ impl ComponentState {
 }
 
 impl Host for ComponentState {
-    fn send(&mut self, target: wit::ComponentId, payload: Vec<u8>) -> Reply<()> {
-        let result = self
-            .messaging_target(MessagingAction::Send, target)
-            .and_then(|target| self.services.router.send(&self.id, &target, payload));
-        Ok(result.map_err(messaging_error_to_wit))
+    async fn send(&mut self, target: wit::ComponentId, payload: Vec<u8>) -> Reply<()> {
+        let routed = match self.messaging_target(MessagingAction::Send, target) {
+            Ok(target) => self.services.router.send(&self.id, &target, payload),
+            Err(error) => Routed::Done(Err(error)),
+        };
+        Ok(routed.finish().await.map_err(messaging_error_to_wit))
     }
 
-    fn request(
+    async fn request(
         &mut self,
         target: wit::ComponentId,
         payload: Vec<u8>,
         timeout_ms: u64,
     ) -> Reply<String> {
-        let result = self
-            .messaging_target(MessagingAction::Request, target)
-            .and_then(|target| {
-                self.services.router.request(
-                    &self.id,
-                    &target,
-                    payload,
-                    Duration::from_millis(timeout_ms),
-                )
-            });
-        Ok(result
+        let routed = match self.messaging_target(MessagingAction::Request, target) {
+            Ok(target) => self.services.router.request(
+                &self.id,
+                &target,
+                payload,
+                Duration::from_millis(timeout_ms),
+            ),
+            Err(error) => Routed::Done(Err(error)),
+        };
+        Ok(routed
+            .finish()
+            .await
             .map(CorrelationId::into_string)
             .map_err(messaging_error_to_wit))
     }
@@ -67,15 +73,17 @@ impl Host for ComponentState {
             .map_err(messaging_error_to_wit))
     }
 
-    fn broadcast(&mut self, targets: Vec<wit::ComponentId>, payload: Vec<u8>) -> Reply<()> {
+    async fn broadcast(&mut self, targets: Vec<wit::ComponentId>, payload: Vec<u8>) -> Reply<()> {
         // Every target is checked before anything is sent.
         let checked: Result<Vec<ComponentId>, MessagingError> = targets
             .into_iter()
             .map(|t| self.messaging_target(MessagingAction::Broadcast, t))
             .collect();
-        let result =
-            checked.and_then(|targets| self.services.router.broadcast(&self.id, &targets, payload));
-        Ok(result.map_err(messaging_error_to_wit))
+        let routed = match checked {
+            Ok(targets) => self.services.router.broadcast(&self.id, &targets, payload),
+            Err(error) => Routed::Done(Err(error)),
+        };
+        Ok(routed.finish().await.map_err(messaging_error_to_wit))
     }
 
     fn self_id(&mut self) -> wasmtime::Result<wit::ComponentId> {

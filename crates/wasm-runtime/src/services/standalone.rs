@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use wasm_core::{
     ComponentDirectory, ComponentId, ComponentInfo, CorrelationId, MessagePayload, MessageRouter,
-    MessagingError,
+    MessagingError, Routed,
 };
 
 /// A router with no components behind it: every target is `target-not-found`.
@@ -12,13 +12,8 @@ use wasm_core::{
 pub struct Unrouted;
 
 impl MessageRouter for Unrouted {
-    fn send(
-        &self,
-        _from: &ComponentId,
-        to: &ComponentId,
-        _payload: MessagePayload,
-    ) -> Result<(), MessagingError> {
-        Err(MessagingError::TargetNotFound(to.clone()))
+    fn send(&self, _from: &ComponentId, to: &ComponentId, _payload: MessagePayload) -> Routed<()> {
+        Routed::Done(Err(MessagingError::TargetNotFound(to.clone())))
     }
 
     fn request(
@@ -27,8 +22,8 @@ impl MessageRouter for Unrouted {
         to: &ComponentId,
         _payload: MessagePayload,
         _timeout: Duration,
-    ) -> Result<CorrelationId, MessagingError> {
-        Err(MessagingError::TargetNotFound(to.clone()))
+    ) -> Routed<CorrelationId> {
+        Routed::Done(Err(MessagingError::TargetNotFound(to.clone())))
     }
 
     fn cancel_request(
@@ -46,11 +41,11 @@ impl MessageRouter for Unrouted {
         _from: &ComponentId,
         targets: &[ComponentId],
         _payload: MessagePayload,
-    ) -> Result<(), MessagingError> {
-        match targets.first() {
+    ) -> Routed<()> {
+        Routed::Done(match targets.first() {
             Some(first) => Err(MessagingError::TargetNotFound(first.clone())),
             None => Ok(()),
-        }
+        })
     }
 }
 

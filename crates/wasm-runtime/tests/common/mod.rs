@@ -136,11 +136,11 @@ impl MessageRouter for RecordingRouter {
         from: &ComponentId,
         to: &ComponentId,
         payload: MessagePayload,
-    ) -> Result<(), MessagingError> {
+    ) -> wasm_core::Routed<()> {
         self.calls
             .lock()
             .push(Routed::Send(from.clone(), to.clone(), payload));
-        Ok(())
+        Ok(()).into()
     }
 
     fn request(
@@ -149,11 +149,11 @@ impl MessageRouter for RecordingRouter {
         to: &ComponentId,
         payload: MessagePayload,
         timeout: Duration,
-    ) -> Result<CorrelationId, MessagingError> {
+    ) -> wasm_core::Routed<CorrelationId> {
         self.calls
             .lock()
             .push(Routed::Request(from.clone(), to.clone(), payload, timeout));
-        Ok(CorrelationId::new("corr-1"))
+        Ok(CorrelationId::new("corr-1")).into()
     }
 
     fn cancel_request(&self, from: &ComponentId, id: &CorrelationId) -> Result<(), MessagingError> {
@@ -168,11 +168,11 @@ impl MessageRouter for RecordingRouter {
         from: &ComponentId,
         targets: &[ComponentId],
         payload: MessagePayload,
-    ) -> Result<(), MessagingError> {
+    ) -> wasm_core::Routed<()> {
         self.calls
             .lock()
             .push(Routed::Broadcast(from.clone(), targets.to_vec(), payload));
-        Ok(())
+        Ok(()).into()
     }
 }
 

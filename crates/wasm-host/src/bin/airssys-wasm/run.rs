@@ -67,7 +67,8 @@ async fn drive(
         tracing::info!(target: "airssys::cli", "running; stop with Ctrl-C or SIGTERM");
     }
     for send in sends {
-        host.send(&send.target, send.payload.clone())
+        host.send_anywhere(&send.target, send.payload.clone())
+            .await
             .with_context(|| format!("cannot send to {}", send.target))
             .map_err(runtime)?;
     }

@@ -55,7 +55,10 @@ impl Tally {
                 );
             }
             SystemEvent::GroupFailed { .. } => self.groups_failed += 1,
-            SystemEvent::Stopped { .. } => {}
+            // The transport logs hosts joining and leaving.
+            SystemEvent::Stopped { .. }
+            | SystemEvent::HostUp { .. }
+            | SystemEvent::HostDown { .. } => {}
         }
     }
 }

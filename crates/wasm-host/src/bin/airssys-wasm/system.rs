@@ -20,14 +20,15 @@ pub fn manifest(args: &SystemArgs) -> Result<Manifest, Failure> {
 }
 
 impl System {
-    /// Builds the host from the manifest's `[host]` section (and `--storage`), then starts
+    /// Builds the host from the manifest's `[host]` section (and `--storage`), joining its
+    /// `[cluster]` if it has one, then starts
     /// every component. If a component fails to start, what started is shut down.
     pub async fn start(args: &SystemArgs, manifest: Manifest) -> Result<Self, Failure> {
         let mut builder = Host::builder().manifest_defaults(&manifest);
         if let Some(file) = &args.storage {
             builder = builder.storage_file(file);
         }
-        let host = builder.build().map_err(from_host)?;
+        let host = builder.connect().await.map_err(from_host)?;
         let counter = Counter::spawn(host.events());
         if let Err(e) = host.load(&manifest).await {
             let _ = host.shutdown().await;

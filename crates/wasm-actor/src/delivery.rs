@@ -1,0 +1,442 @@
+//! Delivery: the one owner of an envelope from the push to its answer.
+//!
+//! This module looks targets up, pushes into mailboxes (or hands a message to the remote
+//! transport for a target on another host), keeps the pending-request table and its timer,
+//! and is the only place where a request is answered and where an envelope that cannot be
+//! delivered is reported as a dead letter. Actors, the spawner and supervisors tell it what
+//! happened (a call returned, an instance failed, a component was retired); they never reach
+//! into its state.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasm_core::{
+    ComponentId, ComponentInfo, ComponentMessage, CorrelationId, ERROR_CONTENT_TYPE, ErrorCallback,
+    MessageMetadata, MessagePayload, MessagingError, Routed, Timestamp,
+};
+
+use crate::correlation::{Correlations, Outcome, Pending, Requester, format_id, parse_id};
+use crate::events::{EventBus, SystemEvent};
+use crate::mailbox::{Envelope, Mailbox, Refused};
+use crate::registry::{ComponentRegistry, Slot};
+use crate::remote::{RemoteReply, RemoteTransport};
+use crate::stats::{Counters, bump};
+
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    registry: Arc<ComponentRegistry>,
+    correlations: Correlations,
+    events: EventBus,
+    remote: Option<Arc<dyn RemoteTransport>>,
+    counters: Arc<Counters>,
+}
+
+fn refused(to: &ComponentId, refused: Refused) -> MessagingError {
+    match refused {
+        Refused::Full => MessagingError::QueueFull,
+        Refused::Closed => MessagingError::TargetNotFound(to.clone()),
+    }
+}
+
+/// A message from `from`; a request when it carries its correlation id.
+pub(crate) fn message(
+    from: &ComponentId,
+    payload: MessagePayload,
+    correlation_id: Option<CorrelationId>,
+) -> ComponentMessage {
+    ComponentMessage {
+        sender: from.clone(),
+        payload,
+        metadata: MessageMetadata {
+            reply_to: correlation_id.as_ref().map(|_| from.clone()),
+            correlation_id,
+            timestamp: Timestamp::now(),
+            content_type: None,
+        },
+    }
+}
+
+impl Delivery {
+    pub(crate) fn new(
+        registry: Arc<ComponentRegistry>,
+        correlations: Correlations,
+        events: EventBus,
+        remote: Option<Arc<dyn RemoteTransport>>,
+        counters: Arc<Counters>,
+    ) -> Self {
+        Self {
+            registry,
+            correlations,
+            events,
+            remote,
+            counters,
+        }
+    }
+
+    pub(crate) fn remote(&self) -> Option<&Arc<dyn RemoteTransport>> {
+        self.remote.as_ref()
+    }
+
+    pub(crate) fn is_local(&self, id: &ComponentId) -> bool {
+        self.registry.contains(id)
+    }
+
+    pub(crate) fn local_components(&self) -> Vec<ComponentInfo> {
+        self.registry
+            .ids()
+            .iter()
+            .filter_map(|id| self.registry.get(id).map(|slot| slot.info()))
+            .collect()
+    }
+
+    pub(crate) fn publish(&self, event: SystemEvent) {
+        self.events.publish(event);
+    }
+
+    /// Queues a fire-and-forget message for `to`, here or on another host.
+    pub(crate) fn send(
+        &self,
+        from: &ComponentId,
+        to: &ComponentId,
+        payload: MessagePayload,
+    ) -> Routed<()> {
+        let message = message(from, payload, None);
+        match self.registry.get(to) {
+            Some(slot) => Routed::Done(
+                slot.mailbox
+                    .push(Envelope::Message {
+                        message,
+                        request: None,
+                    })
+                    .map_err(|r| refused(to, r)),
+            ),
+            None => match &self.remote {
+                Some(remote) => remote.send(to, message),
+                None => Routed::Done(Err(MessagingError::TargetNotFound(to.clone()))),
+            },
+        }
+    }
+
+    /// Registers a request and queues it for `to`. The entry is registered before delivery so
+    /// a fast reply always finds it, and taken back if delivery is refused (no callback then).
+    pub(crate) fn request(
+        self: &Arc<Self>,
+        requester: Requester,
+        from: &ComponentId,
+        to: &ComponentId,
+        payload: MessagePayload,
+        timeout: Duration,
+    ) -> Routed<CorrelationId> {
+        let slot = self.registry.get(to);
+        if slot.is_none() && self.remote.is_none() {
+            return Routed::Done(Err(MessagingError::TargetNotFound(to.clone())));
+        }
+        let n = match self.correlations.register(requester, to.clone(), timeout) {
+            Ok(n) => n,
+            Err(error) => return Routed::Done(Err(error)),
+        };
+        let id = format_id(n);
+        let message = message(from, payload, Some(id.clone()));
+        let Some(slot) = slot else {
+            let remote = self
+                .remote
+                .as_ref()
+                .map(|r| r.request(to, message, timeout));
+            return match remote {
+                Some(Routed::Done(result)) => Routed::Done(self.queued_or_withdrawn(n, result, id)),
+                Some(Routed::Later(future)) => {
+                    let delivery = Arc::clone(self);
+                    Routed::Later(Box::pin(async move {
+                        let result = future.await;
+                        delivery.queued_or_withdrawn(n, result, id)
+                    }))
+                }
+                None => Routed::Done(Err(MessagingError::TargetNotFound(to.clone()))),
+            };
+        };
+        let pushed = slot
+            .mailbox
+            .push(Envelope::Message {
+                message,
+                request: Some(n),
+            })
+            .map_err(|r| refused(to, r));
+        Routed::Done(self.queued_or_withdrawn(n, pushed, id))
+    }
+
+    /// The request's id once it is queued; a refused request leaves the table unanswered.
+    fn queued_or_withdrawn(
+        &self,
+        n: u64,
+        queued: Result<(), MessagingError>,
+        id: CorrelationId,
+    ) -> Result<CorrelationId, MessagingError> {
+        match queued {
+            Ok(()) => Ok(id),
+            Err(error) => {
+                self.correlations.take(n);
+                Err(error)
+            }
+        }
+    }
+
+    /// Cancels a pending request `from` made; no callback follows.
+    pub(crate) fn cancel(
+        &self,
+        from: &ComponentId,
+        id: &CorrelationId,
+    ) -> Result<(), MessagingError> {
+        match parse_id(id) {
+            Some(n) if self.correlations.cancel(from, n) => Ok(()),
+            _ => Err(MessagingError::InvalidMessage(format!(
+                "{from} has no pending request {id}"
+            ))),
+        }
+    }
+
+    /// Queues one message in every target's mailbox, or in none.
+    pub(crate) fn broadcast(
+        &self,
+        from: &ComponentId,
+        targets: &[ComponentId],
+        payload: MessagePayload,
+    ) -> Routed<()> {
+        let mut slots = Vec::with_capacity(targets.len());
+        let mut remote_targets = Vec::new();
+        for target in targets {
+            match self.registry.get(target) {
+                Some(slot) => slots.push(slot),
+                None if self.remote.is_some() => remote_targets.push(target.clone()),
+                None => return Routed::Done(Err(MessagingError::TargetNotFound(target.clone()))),
+            }
+        }
+        if let (false, Some(remote)) = (remote_targets.is_empty(), &self.remote) {
+            return remote.broadcast(from, targets, message(from, payload, None));
+        }
+        let mailboxes: Vec<&Mailbox> = slots.iter().map(|s| &s.mailbox).collect();
+        Routed::Done(
+            Mailbox::push_all(&mailboxes, || Envelope::Message {
+                message: message(from, payload.clone(), None),
+                request: None,
+            })
+            .map_err(|(i, r)| refused(&targets[i], r)),
+        )
+    }
+
+    /// Queues a message that arrived from another host for a local component: a request when
+    /// `reply` is set, answered through it (once) after the target handles it.
+    pub(crate) fn deliver_inbound(
+        &self,
+        to: &ComponentId,
+        mut message: ComponentMessage,
+        reply: Option<(Box<dyn RemoteReply>, Duration)>,
+    ) -> Result<(), MessagingError> {
+        let slot = self
+            .registry
+            .get(to)
+            .ok_or_else(|| MessagingError::TargetNotFound(to.clone()))?;
+        let request = match reply {
+            Some((reply, timeout)) => {
+                let n =
+                    self.correlations
+                        .register(Requester::Remote(reply), to.clone(), timeout)?;
+                let id = format_id(n);
+                message.metadata.reply_to = Some(message.sender.clone());
+                message.metadata.correlation_id = Some(id);
+                Some(n)
+            }
+            None => None,
+        };
+        slot.mailbox
+            .push(Envelope::Message { message, request })
+            .map_err(|r| {
+                if let Some(n) = request {
+                    // Refused: the remote requester hears it from this error, not a callback.
+                    self.correlations.take(n);
+                }
+                refused(to, r)
+            })
+    }
+
+    /// The answer, from another host, to request `id` that a component of this host made.
+    pub(crate) fn complete_remote(&self, id: &CorrelationId, outcome: Outcome) {
+        match parse_id(id) {
+            Some(n) => self.complete(n, outcome),
+            None => tracing::warn!(correlation = %id, "an answer for an id this host never made"),
+        }
+    }
+
+    /// Answers request `n` with the target's outcome. A reply to a request that already timed
+    /// out or was cancelled is dropped and counted.
+    pub(crate) fn complete(&self, n: u64, outcome: Outcome) {
+        match self.correlations.take(n) {
+            Some(pending) => self.answer(n, pending, outcome),
+            None => {
+                self.correlations.count_late();
+                tracing::debug!(correlation = n, "late reply dropped");
+            }
+        }
+    }
+
+    /// Answers request `n` with an error callback if it is still pending.
+    pub(crate) fn fail(&self, n: u64, reason: ErrorCallback) {
+        if let Some(pending) = self.correlations.take(n) {
+            self.answer(n, pending, Err(reason));
+        }
+    }
+
+    /// Answers every pending request addressed to a target `gone` selects with `reason`.
+    pub(crate) fn fail_requests_where(
+        &self,
+        gone: impl Fn(&ComponentId) -> bool,
+        reason: &ErrorCallback,
+    ) {
+        for (n, pending) in self.correlations.take_where(gone) {
+            self.answer(n, pending, Err(reason.clone()));
+        }
+    }
+
+    /// Answers every pending request with `target-stopped` (at shutdown), so no requester,
+    /// local or waiting on a remote target, hangs.
+    pub(crate) fn fail_all(&self) {
+        for (n, pending) in self.correlations.take_all() {
+            self.answer(n, pending, Err(ErrorCallback::TargetStopped));
+        }
+    }
+
+    /// Answers every request whose deadline has passed with `timeout`; returns the next
+    /// deadline (for the timer task).
+    pub(crate) fn expire(&self, now: Instant) -> Option<Instant> {
+        let (expired, next) = self.correlations.take_expired(now);
+        for (n, pending) in expired {
+            self.answer(n, pending, Err(ErrorCallback::Timeout));
+        }
+        next
+    }
+
+    /// The instance handling `message` (for request `request`, if any) failed or was killed:
+    /// the request is answered `target-failed` and the message reported as a dead letter.
+    pub(crate) fn failed_in_call(
+        &self,
+        target: &ComponentId,
+        message: &ComponentMessage,
+        request: Option<u64>,
+        reason: &str,
+    ) {
+        if let Some(n) = request {
+            self.fail(n, ErrorCallback::TargetFailed(reason.to_owned()));
+        }
+        self.dead_letter(
+            target,
+            &message.sender,
+            message.payload.clone(),
+            reason.to_owned(),
+        );
+    }
+
+    /// A component stopped for good: its mailbox is closed, queued requests are answered
+    /// `target-stopped`, queued messages become dead letters, and every request still pending
+    /// to it is answered `target-stopped`.
+    pub(crate) fn retire(&self, slot: &Slot, reason: &str) {
+        let id = slot.id().clone();
+        self.registry.remove(&id);
+        if let Some(remote) = &self.remote {
+            remote.unregister(&id);
+        }
+        for envelope in slot.mailbox.close() {
+            match envelope {
+                Envelope::Message {
+                    request: Some(n), ..
+                } => self.fail(n, ErrorCallback::TargetStopped),
+                Envelope::Message { message, .. } | Envelope::Callback(message) => {
+                    self.dead_letter(
+                        &id,
+                        &message.sender,
+                        message.payload,
+                        format!("{id} stopped: {reason}"),
+                    );
+                }
+            }
+        }
+        self.fail_requests_where(|target| target == &id, &ErrorCallback::TargetStopped);
+    }
+
+    /// The one place a message that will not be handled is reported.
+    fn dead_letter(
+        &self,
+        target: &ComponentId,
+        sender: &ComponentId,
+        payload: MessagePayload,
+        reason: String,
+    ) {
+        self.events.publish(SystemEvent::DeadLetter {
+            target: target.clone(),
+            sender: sender.clone(),
+            payload,
+            reason,
+        });
+    }
+
+    /// Delivers the outcome; the request's unit of work is given up only afterwards (when
+    /// `pending` drops), so a queued callback keeps the system busy without a gap.
+    fn answer(&self, n: u64, pending: Pending, outcome: Outcome) {
+        bump(&self.counters.requests_answered);
+        let Pending {
+            requester,
+            target,
+            _work,
+            ..
+        } = pending;
+        match requester {
+            Requester::Host(reply) => {
+                // The host may have stopped waiting; nothing else to tell.
+                let _ = reply.send(outcome);
+            }
+            Requester::Remote(reply) => reply.answer(outcome),
+            Requester::Component(requester) => {
+                let (payload, content_type) = match outcome {
+                    Ok(payload) => (payload, None),
+                    Err(error) => (error.to_payload(), Some(ERROR_CONTENT_TYPE.to_owned())),
+                };
+                let callback = ComponentMessage {
+                    sender: target,
+                    payload,
+                    metadata: MessageMetadata {
+                        correlation_id: Some(format_id(n)),
+                        reply_to: None,
+                        timestamp: Timestamp::now(),
+                        content_type,
+                    },
+                };
+                let envelope = Envelope::Callback(callback);
+                let refused = match self.registry.get(&requester) {
+                    Some(slot) => slot
+                        .mailbox
+                        .try_push(envelope)
+                        .err()
+                        .map(|refused| refused.1),
+                    None => Some(envelope),
+                };
+                if let Some(Envelope::Callback(callback)) = refused {
+                    self.dead_letter(
+                        &requester,
+                        &callback.sender,
+                        callback.payload,
+                        "the requester stopped before its callback arrived".into(),
+                    );
+                }
+            }
+        }
+        drop(_work);
+    }
+
+    /// Replies that arrived after their request timed out or was cancelled.
+    pub(crate) fn late_replies(&self) -> u64 {
+        self.correlations.late()
+    }
+
+    /// Requests waiting for an answer.
+    pub(crate) fn pending_requests(&self) -> usize {
+        self.correlations.pending()
+    }
+}

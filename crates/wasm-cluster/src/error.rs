@@ -1,0 +1,43 @@
+//! The error type of the cluster layer.
+
+/// Everything that can go wrong joining or talking to a cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The cluster settings are not usable.
+    #[error("cluster config: {0}")]
+    Config(String),
+    /// The NATS server could not be reached or refused the connection.
+    #[error("cannot connect to the NATS server at {url} as host `{host}`")]
+    Connect {
+        /// The server URL(s).
+        url: String,
+        /// This host's name.
+        host: String,
+        /// Why.
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    /// A credentials or nkey file could not be read.
+    #[error("cannot read the NATS credentials file {path}")]
+    Credentials {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Subscribing to the cluster's subjects failed.
+    #[error("cannot subscribe to {subject} on the NATS server at {url}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// The server URL(s).
+        url: String,
+        /// Why.
+        #[source]
+        source: async_nats::SubscribeError,
+    },
+}
+
+/// A `Result` whose error defaults to this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,590 @@
+//! [`NatsTransport`]: the actor layer's [`RemoteTransport`] over a NATS server.
+//!
+//! Every component of this host has its own subject, so NATS routes a message to the one host
+//! that runs the target and answers "no responders" at once when none does. A send or request
+//! is one NATS request: the target's host queues the message and acknowledges with the
+//! result (`ok`, `queue-full`, `not-found`), so `ok` means queued there and a full mailbox is
+//! `queue-full` as inside one host. A request's answer is one NATS message to the requesting
+//! host's answer subject. Heartbeats carry each host's component list.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_nats::{Client, ConnectOptions, HeaderMap, Message, Request, RequestErrorKind};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use wasm_actor::{Claim, Outcome, RemoteReply, RemoteTransport, Router};
+use wasm_core::{
+    ComponentId, ComponentInfo, ComponentMessage, CorrelationId, ErrorCallback, MessagingError,
+    Routed,
+};
+
+use crate::config::{Auth, ClusterConfig};
+use crate::error::{Error, Result};
+use crate::peers::{self, Peers};
+use crate::subject::Subjects;
+use crate::wire::{self, Kind};
+
+/// Header of a heartbeat that says the host is leaving.
+const BYE: &str = "Airssys-Bye";
+
+/// This host's membership of a cluster. Cheap to clone.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use wasm_cluster::{ClusterConfig, NatsTransport};
+///
+/// let transport = NatsTransport::connect(ClusterConfig::new(
+///     "nats://127.0.0.1:4222",
+///     "edge-1",
+///     "orders",
+/// ))
+/// .await?;
+/// // Hand it to `ActorSystem::with_remote`; at the end:
+/// transport.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct NatsTransport {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: Client,
+    config: ClusterConfig,
+    subjects: Subjects,
+    router: OnceLock<Router>,
+    peers: Peers,
+    /// The host that last acknowledged a message for each remote target: when that host is
+    /// lost, requests pending to these targets are answered even if no heartbeat listed them.
+    acked_by: Mutex<HashMap<ComponentId, String>>,
+    /// The inbound task of each local component's subject.
+    inbound: Mutex<HashMap<ComponentId, JoinHandle<()>>>,
+    /// Answers to other hosts' requests, published in order by one task.
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Outgoing {
+    subject: String,
+    headers: HeaderMap,
+    payload: Bytes,
+}
+
+async fn options(config: &ClusterConfig) -> Result<ConnectOptions> {
+    let options =
+        match &config.auth {
+            Auth::None => ConnectOptions::new(),
+            Auth::Token(token) => ConnectOptions::with_token(token.clone()),
+            Auth::UserPassword { user, password } => {
+                ConnectOptions::with_user_and_password(user.clone(), password.clone())
+            }
+            Auth::Nkey(seed) => ConnectOptions::with_nkey(seed.clone()),
+            Auth::CredentialsFile(path) => ConnectOptions::with_credentials_file(path)
+                .await
+                .map_err(|source| Error::Credentials {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+        };
+    let tls = config.urls.iter().any(|u| u.starts_with("tls://"));
+    Ok(options
+        .name(format!("airssys-wasm {} in {}", config.host, config.name))
+        .require_tls(tls)
+        .connection_timeout(config.ack_timeout))
+}
+
+impl NatsTransport {
+    /// Connects to the cluster's NATS server, starts listening for answers and heartbeats,
+    /// and announces this host.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for unusable settings, [`Error::Connect`] naming the URL and host if
+    /// the server cannot be reached or refuses the credentials, [`Error::Credentials`],
+    /// [`Error::Subscribe`].
+    pub async fn connect(config: ClusterConfig) -> Result<Self> {
+        config.validate()?;
+        let client = options(&config)
+            .await?
+            .connect(config.urls.as_slice())
+            .await
+            .map_err(|source| Error::Connect {
+                url: config.url_text(),
+                host: config.host.clone(),
+                source,
+            })?;
+        let subjects = Subjects::new(&config.name, &config.host);
+        let subscribe = |subject: String| {
+            let client = client.clone();
+            let url = config.url_text();
+            async move {
+                client
+                    .subscribe(subject.clone())
+                    .await
+                    .map_err(|source| Error::Subscribe {
+                        subject,
+                        url,
+                        source,
+                    })
+            }
+        };
+        let answers = subscribe(subjects.answers().to_owned()).await?;
+        let heartbeats = subscribe(subjects.heartbeats()).await?;
+        let (outbox, outgoing) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            client,
+            config,
+            subjects,
+            router: OnceLock::new(),
+            peers: Peers::default(),
+            acked_by: Mutex::new(HashMap::new()),
+            inbound: Mutex::new(HashMap::new()),
+            outbox,
+            tasks: Mutex::new(Vec::new()),
+        });
+        let tasks = vec![
+            tokio::spawn(inner.clone().publish_outbox(outgoing)),
+            tokio::spawn(inner.clone().read_answers(answers)),
+            tokio::spawn(inner.clone().read_heartbeats(heartbeats)),
+            tokio::spawn(inner.clone().beat()),
+        ];
+        *inner.tasks.lock() = tasks;
+        Ok(Self { inner })
+    }
+
+    /// This host's name in the cluster.
+    pub fn host(&self) -> &str {
+        &self.inner.config.host
+    }
+
+    /// The cluster's settings.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.inner.config
+    }
+
+    /// The hosts this host hears from now, sorted.
+    pub fn peers(&self) -> Vec<String> {
+        self.inner.peers.hosts()
+    }
+
+    /// Leaves the cluster: says goodbye (peers answer pending requests at once instead of
+    /// waiting for missed heartbeats), stops listening, and flushes what is still queued.
+    pub async fn close(&self) {
+        let inner = &self.inner;
+        let mut headers = HeaderMap::new();
+        headers.insert(wire::HOST, inner.config.host.as_str());
+        headers.insert(BYE, "1");
+        let subject = inner.subjects.heartbeat(&inner.config.host);
+        if let Err(e) = inner
+            .client
+            .publish_with_headers(subject, headers, Bytes::new())
+            .await
+        {
+            tracing::warn!(host = %inner.config.host, error = %e, "cannot say goodbye to the cluster");
+        }
+        for (_, task) in inner.inbound.lock().drain() {
+            task.abort();
+        }
+        for task in inner.tasks.lock().drain(..) {
+            task.abort();
+        }
+        if let Err(e) = inner.client.flush().await {
+            tracing::warn!(host = %inner.config.host, error = %e, "cannot flush to the NATS server");
+        }
+    }
+}
+
+impl Inner {
+    fn router(&self) -> Option<&Router> {
+        let router = self.router.get();
+        if router.is_none() {
+            tracing::warn!(host = %self.config.host, "cluster traffic before the actor system attached");
+        }
+        router
+    }
+
+    /// Sends one message (or request, or probe) to `to`'s subject and waits for the
+    /// acknowledgement of its host.
+    async fn deliver(
+        &self,
+        kind: Kind,
+        to: &ComponentId,
+        message: ComponentMessage,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<Message, MessagingError> {
+        let headers = wire::message_headers(kind, &self.config.host, &message, timeout);
+        let request = Request::new()
+            .headers(headers)
+            .payload(Bytes::from(message.payload))
+            .timeout(Some(self.config.ack_timeout));
+        self.client
+            .send_request(self.subjects.component(to), request)
+            .await
+            .map_err(|e| match e.kind() {
+                RequestErrorKind::NoResponders => MessagingError::TargetNotFound(to.clone()),
+                RequestErrorKind::TimedOut => MessagingError::DeliveryFailed(format!(
+                    "the host of {to} did not acknowledge within {} ms (cluster `{}`, NATS at {})",
+                    self.config.ack_timeout.as_millis(),
+                    self.config.name,
+                    self.config.url_text()
+                )),
+                _ => MessagingError::DeliveryFailed(format!(
+                    "cannot reach {to} through the NATS server at {}: {e}",
+                    self.config.url_text()
+                )),
+            })
+    }
+
+    /// Asks whether any host serves `id`: `Ok` when none does. A host that stopped the id a
+    /// moment ago may still hold the subscription without answering (its unsubscribe is on
+    /// the way), so a probe nobody answers is asked again, a few times, on a short timeout.
+    async fn claim(&self, id: &ComponentId) -> std::result::Result<(), String> {
+        const ATTEMPTS: u32 = 4;
+        let timeout = self.config.ack_timeout.min(Duration::from_millis(500));
+        for _ in 0..ATTEMPTS {
+            let mut headers = HeaderMap::new();
+            headers.insert(wire::KIND, Kind::Probe.as_str());
+            headers.insert(wire::HOST, self.config.host.as_str());
+            headers.insert(wire::FROM, id.to_string().as_str());
+            let request = Request::new().headers(headers).timeout(Some(timeout));
+            match self
+                .client
+                .send_request(self.subjects.component(id), request)
+                .await
+            {
+                Err(e) if e.kind() == RequestErrorKind::NoResponders => return Ok(()),
+                Err(e) if e.kind() == RequestErrorKind::TimedOut => continue,
+                Err(e) => {
+                    return Err(format!(
+                        "cannot claim {id} in cluster `{}` through the NATS server at {}: {e}",
+                        self.config.name,
+                        self.config.url_text()
+                    ));
+                }
+                Ok(ack) => {
+                    let host = ack
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(wire::HOST))
+                        .map(|h| h.to_string())
+                        .unwrap_or_else(|| "another host".into());
+                    return Err(format!(
+                        "{id} already runs on host `{host}` of cluster `{}`",
+                        self.config.name
+                    ));
+                }
+            }
+        }
+        Err(format!(
+            "cannot claim {id} in cluster `{}`: its subject is held but nobody answered {ATTEMPTS} probes",
+            self.config.name
+        ))
+    }
+
+    async fn send_acked(
+        self: Arc<Self>,
+        kind: Kind,
+        to: ComponentId,
+        message: ComponentMessage,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<(), MessagingError> {
+        let ack = self.deliver(kind, &to, message, timeout).await?;
+        let headers = ack.headers.as_ref();
+        if let Some(host) = headers.and_then(|h| h.get(wire::HOST)) {
+            let mut acked_by = self.acked_by.lock();
+            if acked_by.get(&to).is_none_or(|h| h != host.as_str()) {
+                acked_by.insert(to.clone(), host.to_string());
+            }
+        }
+        wire::read_ack(headers, &to)
+    }
+
+    /// Serves one local component's subject until it is unregistered.
+    async fn serve(self: Arc<Self>, id: ComponentId, mut subscriber: async_nats::Subscriber) {
+        while let Some(message) = subscriber.next().await {
+            self.on_message(&id, message).await;
+        }
+    }
+
+    async fn on_message(&self, to: &ComponentId, message: Message) {
+        let Some(reply_to) = message.reply.clone() else {
+            tracing::warn!(component = %to, "a message with no reply subject dropped: every cluster message is acknowledged");
+            return;
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(wire::HOST, self.config.host.as_str());
+        let result = match wire::read_inbound(message.headers.as_ref(), &message.payload) {
+            Err(detail) => {
+                tracing::warn!(component = %to, %detail, "a malformed cluster message refused");
+                Err(MessagingError::InvalidMessage(detail))
+            }
+            Ok(inbound) => match inbound.kind {
+                Kind::Probe => Err(MessagingError::DeliveryFailed("running".into())),
+                Kind::Send => match self.router() {
+                    Some(router) => router.deliver_from_remote(to, inbound.message, None),
+                    None => Err(MessagingError::TargetNotFound(to.clone())),
+                },
+                Kind::Request => match (self.router(), inbound.correlation) {
+                    (Some(router), Some(correlation)) => {
+                        let reply = NatsReply {
+                            subject: self.subjects.answers_of(&inbound.host),
+                            correlation,
+                            outbox: self.outbox.clone(),
+                        };
+                        router.deliver_from_remote(
+                            to,
+                            inbound.message,
+                            Some((Box::new(reply), inbound.timeout)),
+                        )
+                    }
+                    _ => Err(MessagingError::TargetNotFound(to.clone())),
+                },
+            },
+        };
+        headers.insert(wire::RESULT, wire::ack_value(&result).as_str());
+        if let Err(e) = self
+            .client
+            .publish_with_headers(reply_to, headers, Bytes::new())
+            .await
+        {
+            tracing::warn!(component = %to, error = %e, "cannot acknowledge a cluster message");
+        }
+    }
+
+    async fn publish_outbox(self: Arc<Self>, mut outgoing: mpsc::UnboundedReceiver<Outgoing>) {
+        while let Some(out) = outgoing.recv().await {
+            if let Err(e) = self
+                .client
+                .publish_with_headers(out.subject.clone(), out.headers, out.payload)
+                .await
+            {
+                tracing::warn!(subject = %out.subject, error = %e, "cannot publish an answer");
+            }
+        }
+    }
+
+    async fn read_answers(self: Arc<Self>, mut answers: async_nats::Subscriber) {
+        while let Some(message) = answers.next().await {
+            match wire::read_answer(message.headers.as_ref(), &message.payload) {
+                Ok((correlation, outcome)) => {
+                    if let Some(router) = self.router() {
+                        router.answer_from_remote(&correlation, outcome);
+                    }
+                }
+                Err(detail) => tracing::warn!(%detail, "a malformed answer dropped"),
+            }
+        }
+    }
+
+    async fn read_heartbeats(self: Arc<Self>, mut heartbeats: async_nats::Subscriber) {
+        while let Some(message) = heartbeats.next().await {
+            let headers = message.headers.as_ref();
+            let Some(host) = headers
+                .and_then(|h| h.get(wire::HOST))
+                .map(|h| h.to_string())
+            else {
+                tracing::warn!(subject = %message.subject, "a heartbeat without its host dropped");
+                continue;
+            };
+            if host == self.config.host {
+                continue;
+            }
+            if headers.and_then(|h| h.get(BYE)).is_some() {
+                let listed = self.peers.remove(&host).unwrap_or_default();
+                self.lost(&host, &listed, "it left the cluster");
+                continue;
+            }
+            let (components, bad) = peers::decode(&message.payload);
+            if bad > 0 {
+                tracing::warn!(%host, bad, "heartbeat lines without a valid component id skipped");
+            }
+            if self.peers.heard(&host, components, Instant::now()) {
+                tracing::info!(%host, cluster = %self.config.name, "host joined");
+                if let Some(router) = self.router() {
+                    router.host_up(&host);
+                }
+            }
+        }
+    }
+
+    /// Publishes this host's heartbeat every period and takes peers silent for three
+    /// periods as gone.
+    async fn beat(self: Arc<Self>) {
+        let period = self.config.heartbeat;
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let subject = self.subjects.heartbeat(&self.config.host);
+        loop {
+            ticks.tick().await;
+            let components = self
+                .router
+                .get()
+                .map(Router::local_components)
+                .unwrap_or_default();
+            let mut headers = HeaderMap::new();
+            headers.insert(wire::HOST, self.config.host.as_str());
+            if let Err(e) = self
+                .client
+                .publish_with_headers(
+                    subject.clone(),
+                    headers,
+                    Bytes::from(peers::encode(&components)),
+                )
+                .await
+            {
+                tracing::warn!(host = %self.config.host, error = %e, "cannot publish the heartbeat");
+            }
+            let silent_since = Instant::now().checked_sub(period.saturating_mul(3));
+            if let Some(deadline) = silent_since {
+                for (host, ids) in self.peers.expire(deadline) {
+                    let reason = format!(
+                        "no heartbeat for {} ms",
+                        period.saturating_mul(3).as_millis()
+                    );
+                    self.lost(&host, &ids, &reason);
+                }
+            }
+        }
+    }
+
+    /// A peer is gone: every request pending to its components (those its heartbeats listed
+    /// and those it acknowledged messages for) gets its error callback now.
+    fn lost(&self, host: &str, listed: &[ComponentId], reason: &str) {
+        tracing::warn!(%host, %reason, "host gone");
+        let mut ids = listed.to_vec();
+        self.acked_by.lock().retain(|id, by| {
+            let gone = by == host;
+            if gone {
+                ids.push(id.clone());
+            }
+            !gone
+        });
+        if let Some(router) = self.router() {
+            let callback = ErrorCallback::TargetFailed(format!("host {host} is gone: {reason}"));
+            router.fail_requests_where(|target| ids.contains(target), &callback);
+            router.host_down(host, reason);
+        }
+    }
+}
+
+/// Where the answer to a request from another host goes: that host's answer subject.
+#[derive(Debug)]
+struct NatsReply {
+    subject: String,
+    correlation: CorrelationId,
+    outbox: mpsc::UnboundedSender<Outgoing>,
+}
+
+impl RemoteReply for NatsReply {
+    fn answer(self: Box<Self>, outcome: Outcome) {
+        let (payload, error) = match outcome {
+            Ok(payload) => (payload, false),
+            Err(reason) => (reason.to_payload(), true),
+        };
+        let out = Outgoing {
+            subject: self.subject,
+            headers: wire::answer_headers(&self.correlation, error),
+            payload: Bytes::from(payload),
+        };
+        if self.outbox.send(out).is_err() {
+            tracing::warn!(correlation = %self.correlation, "the cluster transport is closed; an answer is lost");
+        }
+    }
+}
+
+impl RemoteTransport for NatsTransport {
+    fn attach(&self, router: Router) {
+        if self.inner.router.set(router).is_err() {
+            tracing::warn!(host = %self.inner.config.host, "a second actor system attached to one cluster transport; ignored");
+        }
+    }
+
+    fn send(&self, to: &ComponentId, message: ComponentMessage) -> Routed<()> {
+        let inner = self.inner.clone();
+        Routed::Later(Box::pin(inner.send_acked(
+            Kind::Send,
+            to.clone(),
+            message,
+            None,
+        )))
+    }
+
+    fn request(
+        &self,
+        to: &ComponentId,
+        message: ComponentMessage,
+        timeout: Duration,
+    ) -> Routed<()> {
+        let inner = self.inner.clone();
+        Routed::Later(Box::pin(inner.send_acked(
+            Kind::Request,
+            to.clone(),
+            message,
+            Some(timeout),
+        )))
+    }
+
+    fn broadcast(
+        &self,
+        _from: &ComponentId,
+        targets: &[ComponentId],
+        _message: ComponentMessage,
+    ) -> Routed<()> {
+        Routed::Done(Err(MessagingError::DeliveryFailed(format!(
+            "broadcast to components on other hosts is not supported yet ({} targets, cluster `{}`)",
+            targets.len(),
+            self.inner.config.name
+        ))))
+    }
+
+    fn register(&self, id: &ComponentId) -> Claim {
+        let inner = self.inner.clone();
+        let id = id.clone();
+        Box::pin(async move {
+            // The probe asks the subject itself (the heartbeat view may be a beat behind):
+            // whoever serves it answers, and nobody serving it is "no responders".
+            inner.claim(&id).await?;
+            let subject = inner.subjects.component(&id);
+            let subscriber = inner.client.subscribe(subject.clone()).await.map_err(|e| {
+                format!(
+                    "cannot subscribe to {subject} on the NATS server at {}: {e}",
+                    inner.config.url_text()
+                )
+            })?;
+            inner.client.flush().await.map_err(|e| {
+                format!(
+                    "cannot flush to the NATS server at {}: {e}",
+                    inner.config.url_text()
+                )
+            })?;
+            let task = tokio::spawn(inner.clone().serve(id.clone(), subscriber));
+            if let Some(old) = inner.inbound.lock().insert(id, task) {
+                old.abort();
+            }
+            Ok(())
+        })
+    }
+
+    fn unregister(&self, id: &ComponentId) {
+        if let Some(task) = self.inner.inbound.lock().remove(id) {
+            task.abort();
+        }
+    }
+
+    fn components(&self) -> Vec<ComponentId> {
+        self.inner.peers.components()
+    }
+
+    fn info(&self, id: &ComponentId) -> Option<ComponentInfo> {
+        self.inner.peers.info(id)
+    }
+}

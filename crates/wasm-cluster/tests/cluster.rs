@@ -1,0 +1,366 @@
+//! Two hosts (two actor systems, each with its own NATS connection) on a real nats-server,
+//! running real fixture components: every messaging pattern across them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use test_fixtures::{NatsServer, fixture};
+use wasm_actor::{ActorSystem, ComponentSpec, Error, SystemConfig, SystemEvent};
+use wasm_cluster::{Auth, ClusterConfig, NatsTransport};
+use wasm_core::{ComponentId, ErrorCallback, MessagingError, ResourceLimits};
+use wasm_runtime::{EngineConfig, MemoryStorage, WasmEngine};
+use wasm_security::{Grants, MessagingAction, MessagingGrant};
+
+fn engine() -> WasmEngine {
+    static ENGINE: OnceLock<WasmEngine> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| WasmEngine::new(EngineConfig::default()).expect("engine"))
+        .clone()
+}
+
+fn id(text: &str) -> ComponentId {
+    text.parse().expect("component id")
+}
+
+fn spec(fixture_name: &str, component_id: &str) -> ComponentSpec {
+    let component = engine()
+        .loader()
+        .load_bytes(fixture_name, &fixture(fixture_name))
+        .unwrap_or_else(|e| panic!("loading {fixture_name}: {e}"));
+    ComponentSpec::new(id(component_id), component).with_limits(ResourceLimits {
+        max_memory_bytes: 64 * 1024 * 1024,
+        max_execution_time_ms: 5_000,
+        max_wall_time_ms: 5_000,
+        max_fuel: None,
+    })
+}
+
+fn talk_to_all() -> Grants {
+    Grants {
+        messaging: vec![MessagingGrant {
+            actions: vec![MessagingAction::Send, MessagingAction::Request],
+            targets: "**".into(),
+        }],
+        ..Grants::default()
+    }
+}
+
+struct Node {
+    system: ActorSystem,
+    transport: NatsTransport,
+}
+
+async fn node(url: &str, host: &str) -> Node {
+    let mut config = ClusterConfig::new(url, host, "test");
+    config.heartbeat = Duration::from_millis(100);
+    node_with(config).await
+}
+
+async fn node_with(config: ClusterConfig) -> Node {
+    let transport = NatsTransport::connect(config)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let system = ActorSystem::with_remote(
+        engine(),
+        Arc::new(MemoryStorage::new()),
+        SystemConfig::default(),
+        Arc::new(transport.clone()),
+    );
+    Node { system, transport }
+}
+
+impl Node {
+    async fn ask(&self, to: &str, command: &str) -> String {
+        let reply = self
+            .system
+            .request(
+                &id(to),
+                command.as_bytes().to_vec(),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{to} {command}: {e}"));
+        String::from_utf8(reply).expect("utf-8 reply")
+    }
+
+    async fn stop(self) {
+        self.system.shutdown().await;
+        self.transport.close().await;
+    }
+}
+
+/// Asks `to` with `command` until the reply satisfies `done` (bounded).
+async fn poll(node: &Node, to: &str, command: &str, done: impl Fn(&str) -> bool) -> String {
+    for _ in 0..1_000 {
+        let reply = node.ask(to, command).await;
+        if done(&reply) {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{to} never answered `{command}` as expected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_request_and_callbacks_cross_hosts_and_no_responders_is_immediate() {
+    let server = NatsServer::start(&[]);
+    let a = node(&server.url(), "host-a").await;
+    let b = node(&server.url(), "host-b").await;
+    a.system
+        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
+        .await
+        .unwrap();
+    b.system
+        .start_component(spec("echo", "b/echo/1"))
+        .await
+        .unwrap();
+    b.system
+        .start_component(spec("counter", "b/count/1"))
+        .await
+        .unwrap();
+
+    // The embedder of host A reaches a component of host B.
+    assert_eq!(a.ask("b/echo/1", "over the wire").await, "over the wire");
+    // A component of A requests from B: the reply arrives as its callback.
+    let corr = a.ask("a/req/1", "request b/echo/1 5000 hello").await;
+    assert!(corr.starts_with("req-"), "{corr}");
+    let callbacks = poll(&a, "a/req/1", "callbacks", |c| !c.is_empty()).await;
+    assert_eq!(callbacks, format!("{corr}\t-\thello"));
+    // A send from A is queued on B before it returns ok.
+    for _ in 0..3 {
+        assert_eq!(a.ask("a/req/1", "send b/count/1 inc").await, "ok");
+    }
+    b.system.wait_idle().await;
+    assert_eq!(b.ask("b/count/1", "get").await, "3");
+    // An id no host runs is target-not-found at once (NATS no-responders), not a timeout.
+    let started = std::time::Instant::now();
+    let none = a.ask("a/req/1", "request nowhere/x/1 60000 q").await;
+    assert!(none.starts_with("err: TargetNotFound"), "{none}");
+    let sent = a.ask("a/req/1", "send nowhere/x/1 q").await;
+    assert!(sent.starts_with("err: TargetNotFound"), "{sent}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let host = a
+        .system
+        .request(&id("nowhere/x/1"), b"q".to_vec(), Duration::from_secs(60))
+        .await;
+    assert!(
+        matches!(
+            &host,
+            Err(Error::Delivery {
+                source: MessagingError::TargetNotFound(t),
+                ..
+            }) if t == &id("nowhere/x/1")
+        ),
+        "{host:?}"
+    );
+    assert_eq!(a.system.stats().pending_requests, 0);
+    // Each host's directory sees the whole cluster once heartbeats have gone round.
+    let listed = poll(&a, "a/req/1", "count", |_| {
+        a.transport.peers() == ["host-b"]
+    })
+    .await;
+    assert_eq!(listed, "1");
+    assert!(a.transport.peers() == ["host-b"]);
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_replies_failures_and_timeouts_reach_the_remote_requester_once() {
+    let server = NatsServer::start(&[]);
+    let a = node(&server.url(), "host-a").await;
+    let b = node(&server.url(), "host-b").await;
+    a.system
+        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
+        .await
+        .unwrap();
+    b.system
+        .start_component(spec("panicker", "b/panic/1"))
+        .await
+        .unwrap();
+    b.system
+        .start_component(spec("sleeper", "b/sleep/1"))
+        .await
+        .unwrap();
+
+    // A trap on B: target-failed, and B's supervisor restarts the component.
+    let mut events = b.system.events();
+    let failed = a.ask("a/req/1", "request b/panic/1 5000 panic").await;
+    let callback = poll(&a, "a/req/1", "callbacks", |c| !c.is_empty()).await;
+    assert_eq!(
+        callback,
+        format!(
+            "{failed}\tapplication/vnd.airssys.error\ttarget-failed: {}",
+            callback.split("target-failed: ").nth(1).unwrap_or("")
+        )
+    );
+    assert!(
+        callback.contains("panicker was told to panic"),
+        "{callback}"
+    );
+    loop {
+        if let Ok(SystemEvent::Restarted { id: restarted, .. }) = events.recv().await {
+            assert_eq!(restarted, id("b/panic/1"));
+            break;
+        }
+    }
+    // A timeout is raised by the requester's own host; the late reply is dropped there.
+    let slow = a.ask("a/req/1", "request b/sleep/1 100 sleep 1000").await;
+    let callbacks = poll(&a, "a/req/1", "count", |c| c == "2").await;
+    assert_eq!(callbacks, "2");
+    let all = a.ask("a/req/1", "callbacks").await;
+    assert!(
+        all.lines()
+            .any(|l| l == format!("{slow}\tapplication/vnd.airssys.error\ttimeout")),
+        "{all}"
+    );
+    b.system.wait_idle().await;
+    a.system.wait_idle().await;
+    assert_eq!(a.ask("a/req/1", "count").await, "2");
+    assert_eq!(a.system.router().late_replies(), 1);
+    // A host request answered with an error reply from the far side names its reason.
+    let outcome = a
+        .system
+        .request(&id("b/panic/1"), b"panic".to_vec(), Duration::from_secs(5))
+        .await;
+    assert!(
+        matches!(
+            &outcome,
+            Err(Error::Request {
+                reason: ErrorCallback::TargetFailed(_),
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_remote_mailbox_is_queue_full_and_an_ok_send_was_queued() {
+    let server = NatsServer::start(&[]);
+    let a = node(&server.url(), "host-a").await;
+    let b = node(&server.url(), "host-b").await;
+    b.system
+        .start_component(spec("sleeper", "b/sleep/1").with_mailbox(1))
+        .await
+        .unwrap();
+    let target = id("b/sleep/1");
+    // The first message is taken at once and keeps the component busy; the second fills the
+    // one-slot mailbox; the third is refused as queue-full, as inside one host.
+    a.system
+        .send_anywhere(&target, b"sleep 1500".to_vec())
+        .await
+        .unwrap();
+    while b.system.registry().queued(&target) != Some(0) || b.system.is_idle() {
+        tokio::task::yield_now().await;
+    }
+    a.system
+        .send_anywhere(&target, b"second".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(b.system.registry().queued(&target), Some(1));
+    let third = a.system.send_anywhere(&target, b"third".to_vec()).await;
+    assert!(
+        matches!(
+            &third,
+            Err(Error::Delivery {
+                source: MessagingError::QueueFull,
+                ..
+            })
+        ),
+        "{third:?}"
+    );
+    b.system.wait_idle().await;
+    assert_eq!(b.system.stats().messages_handled, 2);
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_runs_on_one_host_and_a_second_claim_names_the_owner() {
+    let server = NatsServer::start(&[]);
+    let a = node(&server.url(), "host-a").await;
+    let b = node(&server.url(), "host-b").await;
+    a.system
+        .start_component(spec("echo", "x/echo/1"))
+        .await
+        .unwrap();
+    let second = b.system.start_component(spec("echo", "x/echo/1")).await;
+    match second {
+        Err(Error::Claimed { component, reason }) => {
+            assert_eq!(component, id("x/echo/1"));
+            assert!(reason.contains("host-a"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!b.system.registry().contains(&id("x/echo/1")));
+    // Once A stops it, B may run it.
+    a.system.stop_component(&id("x/echo/1")).await.unwrap();
+    b.system
+        .start_component(spec("echo", "x/echo/1"))
+        .await
+        .unwrap();
+    assert_eq!(a.ask("x/echo/1", "moved").await, "moved");
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_leaves_answers_its_pending_requests_with_one_error_each() {
+    let server = NatsServer::start(&[]);
+    let a = node(&server.url(), "host-a").await;
+    let b = node(&server.url(), "host-b").await;
+    a.system
+        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
+        .await
+        .unwrap();
+    b.system
+        .start_component(spec("sleeper", "b/sleep/1"))
+        .await
+        .unwrap();
+    let mut events = a.system.events();
+    // A knows B runs the sleeper (heartbeats) before B goes away mid-request.
+    poll(&a, "a/req/1", "count", |_| !a.transport.peers().is_empty()).await;
+    let corr = a.ask("a/req/1", "request b/sleep/1 60000 sleep 3000").await;
+    b.transport.close().await;
+    let callback = poll(&a, "a/req/1", "callbacks", |c| !c.is_empty()).await;
+    assert!(
+        callback.starts_with(&format!(
+            "{corr}\tapplication/vnd.airssys.error\ttarget-failed: host host-b is gone"
+        )),
+        "{callback}"
+    );
+    loop {
+        if let Ok(SystemEvent::HostDown { host, .. }) = events.recv().await {
+            assert_eq!(host, "host-b");
+            break;
+        }
+    }
+    assert_eq!(a.system.stats().pending_requests, 0);
+    b.system.shutdown().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_authenticate_and_a_wrong_token_is_refused_naming_the_url() {
+    let server = NatsServer::start(&["--auth", "s3cret"]);
+    let mut config = ClusterConfig::new(server.url(), "host-a", "test");
+    config.auth = Auth::Token("wrong".into());
+    let refused = NatsTransport::connect(config.clone()).await;
+    let text = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        text.contains(&server.url()) && text.contains("host-a"),
+        "{text}"
+    );
+    config.auth = Auth::Token("s3cret".into());
+    let a = node_with(config).await;
+    a.system
+        .start_component(spec("echo", "a/echo/1"))
+        .await
+        .unwrap();
+    assert_eq!(a.ask("a/echo/1", "in").await, "in");
+    a.stop().await;
+}
