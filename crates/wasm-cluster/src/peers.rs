@@ -42,6 +42,15 @@ impl Peers {
         hosts
     }
 
+    /// The peer whose heartbeats list `id`, if one does.
+    pub(crate) fn owner(&self, id: &ComponentId) -> Option<String> {
+        self.table
+            .lock()
+            .iter()
+            .find(|(_, peer)| peer.components.iter().any(|c| &c.id == id))
+            .map(|(host, _)| host.clone())
+    }
+
     /// Removes `host` (it said goodbye); its components, if it was known.
     pub(crate) fn remove(&self, host: &str) -> Option<Vec<ComponentId>> {
         self.table
@@ -172,6 +181,7 @@ mod tests {
         assert!(!peers.heard("h1", vec![info("a/b/1")], start));
         assert!(peers.heard("h2", vec![info("a/c/1")], start + Duration::from_secs(2)));
         assert_eq!(peers.hosts(), vec!["h1".to_owned(), "h2".to_owned()]);
+        assert_eq!(peers.owner(&info("a/c/1").id).as_deref(), Some("h2"));
         let gone = peers.expire(start + Duration::from_secs(1));
         assert_eq!(gone, vec![("h1".to_owned(), vec![info("a/b/1").id])]);
         assert_eq!(peers.components(), vec![info("a/c/1").id]);

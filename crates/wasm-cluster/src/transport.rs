@@ -65,6 +65,8 @@ struct Inner {
     /// The host that last acknowledged a message for each remote target: when that host is
     /// lost, requests pending to these targets are answered even if no heartbeat listed them.
     acked_by: Mutex<HashMap<ComponentId, String>>,
+    /// Sender ids of other hosts checked against their owner (see `check_sender`).
+    senders: Mutex<HashMap<ComponentId, String>>,
     /// The inbound task of each local component's subject.
     inbound: Mutex<HashMap<ComponentId, JoinHandle<()>>>,
     /// Answers to other hosts' requests, published in order by one task.
@@ -147,6 +149,7 @@ impl NatsTransport {
             router: OnceLock::new(),
             peers: Peers::default(),
             acked_by: Mutex::new(HashMap::new()),
+            senders: Mutex::new(HashMap::new()),
             inbound: Mutex::new(HashMap::new()),
             outbox,
             tasks: Mutex::new(Vec::new()),
@@ -244,13 +247,14 @@ impl Inner {
             })
     }
 
-    /// Asks whether any host serves `id`: `Ok` when none does. A host that stopped the id a
-    /// moment ago may still hold the subscription without answering (its unsubscribe is on
-    /// the way), so a probe nobody answers is asked again, a few times, on a short timeout.
-    async fn claim(&self, id: &ComponentId) -> std::result::Result<(), String> {
+    /// Which host serves `id`'s subject now (`None`: no host does). A host that stopped the
+    /// id a moment ago may still hold the subscription without answering (its unsubscribe is
+    /// on the way), so a probe nobody answers is asked again, a few times, on a short timeout.
+    async fn owner_of(&self, id: &ComponentId) -> std::result::Result<Option<String>, String> {
         const ATTEMPTS: u32 = 4;
         let timeout = self.config.ack_timeout.min(Duration::from_millis(500));
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            tracing::debug!(host = %self.config.host, component = %id, attempt, "probe");
             let mut headers = HeaderMap::new();
             headers.insert(wire::KIND, Kind::Probe.as_str());
             headers.insert(wire::HOST, self.config.host.as_str());
@@ -261,33 +265,47 @@ impl Inner {
                 .send_request(self.subjects.component(id), request)
                 .await
             {
-                Err(e) if e.kind() == RequestErrorKind::NoResponders => return Ok(()),
+                Err(e) if e.kind() == RequestErrorKind::NoResponders => return Ok(None),
                 Err(e) if e.kind() == RequestErrorKind::TimedOut => continue,
                 Err(e) => {
                     return Err(format!(
-                        "cannot claim {id} in cluster `{}` through the NATS server at {}: {e}",
+                        "cannot ask who runs {id} in cluster `{}` through the NATS server at {}: {e}",
                         self.config.name,
                         self.config.url_text()
                     ));
                 }
                 Ok(ack) => {
-                    let host = ack
-                        .headers
-                        .as_ref()
-                        .and_then(|h| h.get(wire::HOST))
-                        .map(|h| h.to_string())
-                        .unwrap_or_else(|| "another host".into());
-                    return Err(format!(
-                        "{id} already runs on host `{host}` of cluster `{}`",
-                        self.config.name
-                    ));
+                    let headers = ack.headers.as_ref();
+                    return match (
+                        headers
+                            .and_then(|h| h.get(wire::RESULT))
+                            .map(|v| v.as_str()),
+                        headers.and_then(|h| h.get(wire::HOST)),
+                    ) {
+                        (Some(wire::RUNNING), Some(host)) => Ok(Some(host.to_string())),
+                        _ => Err(format!(
+                            "a probe for {id} in cluster `{}` got an answer that is not a host's",
+                            self.config.name
+                        )),
+                    };
                 }
             }
         }
         Err(format!(
-            "cannot claim {id} in cluster `{}`: its subject is held but nobody answered {ATTEMPTS} probes",
+            "the subject of {id} in cluster `{}` is held but nobody answered {ATTEMPTS} probes",
             self.config.name
         ))
+    }
+
+    /// Claims `id` for this host: `Ok` when no host serves it.
+    async fn claim(&self, id: &ComponentId) -> std::result::Result<(), String> {
+        match self.owner_of(id).await? {
+            None => Ok(()),
+            Some(host) => Err(format!(
+                "{id} already runs on host `{host}` of cluster `{}`",
+                self.config.name
+            )),
+        }
     }
 
     async fn send_acked(
@@ -320,43 +338,84 @@ impl Inner {
             tracing::warn!(component = %to, "a message with no reply subject dropped: every cluster message is acknowledged");
             return;
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(wire::HOST, self.config.host.as_str());
         let result = match wire::read_inbound(message.headers.as_ref(), &message.payload) {
             Err(detail) => {
                 tracing::warn!(component = %to, %detail, "a malformed cluster message refused");
-                Err(MessagingError::InvalidMessage(detail))
+                wire::ack_value(&Err(MessagingError::InvalidMessage(detail)))
             }
-            Ok(inbound) => match inbound.kind {
-                Kind::Probe => Err(MessagingError::DeliveryFailed("running".into())),
-                Kind::Send => match self.router() {
-                    Some(router) => router.deliver_from_remote(to, inbound.message, None),
-                    None => Err(MessagingError::TargetNotFound(to.clone())),
-                },
-                Kind::Request => match (self.router(), inbound.correlation) {
-                    (Some(router), Some(correlation)) => {
-                        let reply = NatsReply {
-                            subject: self.subjects.answers_of(&inbound.host),
-                            correlation,
-                            outbox: self.outbox.clone(),
-                        };
-                        router.deliver_from_remote(
-                            to,
-                            inbound.message,
-                            Some((Box::new(reply), inbound.timeout)),
-                        )
+            Ok(inbound) if inbound.kind == Kind::Probe => wire::RUNNING.to_owned(),
+            Ok(inbound) => {
+                let delivered = match self.check_sender(&inbound).await {
+                    Ok(()) => self.deliver_inbound(to, inbound),
+                    Err(refusal) => {
+                        tracing::warn!(component = %to, %refusal, "a cluster message refused");
+                        Err(MessagingError::InvalidMessage(refusal))
                     }
-                    _ => Err(MessagingError::TargetNotFound(to.clone())),
-                },
-            },
+                };
+                wire::ack_value(&delivered)
+            }
         };
-        headers.insert(wire::RESULT, wire::ack_value(&result).as_str());
+        let mut headers = HeaderMap::new();
+        headers.insert(wire::HOST, self.config.host.as_str());
+        headers.insert(wire::RESULT, result.as_str());
         if let Err(e) = self
             .client
             .publish_with_headers(reply_to, headers, Bytes::new())
             .await
         {
             tracing::warn!(component = %to, error = %e, "cannot acknowledge a cluster message");
+        }
+    }
+
+    /// Pushes a checked inbound message into the local mailbox of `to`.
+    fn deliver_inbound(
+        &self,
+        to: &ComponentId,
+        inbound: wire::Inbound,
+    ) -> std::result::Result<(), MessagingError> {
+        let Some(router) = self.router() else {
+            return Err(MessagingError::TargetNotFound(to.clone()));
+        };
+        let reply = match (inbound.kind, inbound.correlation) {
+            (Kind::Request, Some(correlation)) => {
+                let reply = NatsReply {
+                    subject: self.subjects.answers_of(&inbound.host),
+                    correlation,
+                    outbox: self.outbox.clone(),
+                };
+                Some((Box::new(reply) as Box<dyn RemoteReply>, inbound.timeout))
+            }
+            _ => None,
+        };
+        router.deliver_from_remote(to, inbound.message, reply)
+    }
+
+    /// A host may speak only for its own components (and for its embedder, whose id is the
+    /// same on every host): the sender id must be one its heartbeats list, or one whose
+    /// subject that host answers a probe for. Verified pairs are kept until the host is lost.
+    async fn check_sender(&self, inbound: &wire::Inbound) -> std::result::Result<(), String> {
+        let sender = &inbound.message.sender;
+        let host = &inbound.host;
+        if sender == &ComponentId::host() {
+            return Ok(());
+        }
+        if self.senders.lock().get(sender) == Some(host)
+            || self.peers.owner(sender).as_ref() == Some(host)
+        {
+            return Ok(());
+        }
+        // Not known for that host (a heartbeat may be a beat behind): ask the subject.
+        match self.owner_of(sender).await? {
+            Some(owner) if &owner == host => {
+                self.senders.lock().insert(sender.clone(), owner);
+                Ok(())
+            }
+            Some(owner) => Err(format!(
+                "host `{host}` sent a message as {sender}, which runs on host `{owner}`"
+            )),
+            None => Err(format!(
+                "host `{host}` sent a message as {sender}, which no host runs"
+            )),
         }
     }
 
@@ -468,6 +527,7 @@ impl Inner {
             }
             !gone
         });
+        self.senders.lock().retain(|_, by| by != host);
         if let Some(router) = self.router() {
             let callback = ErrorCallback::TargetFailed(format!("host {host} is gone: {reason}"));
             router.fail_requests_where(|target| ids.contains(target), &callback);
@@ -560,17 +620,32 @@ impl RemoteTransport for NatsTransport {
                     inner.config.url_text()
                 )
             })?;
-            inner.client.flush().await.map_err(|e| {
-                format!(
-                    "cannot flush to the NATS server at {}: {e}",
-                    inner.config.url_text()
-                )
-            })?;
             let task = tokio::spawn(inner.clone().serve(id.clone(), subscriber));
-            if let Some(old) = inner.inbound.lock().insert(id, task) {
+            if let Some(old) = inner.inbound.lock().insert(id.clone(), task) {
                 old.abort();
             }
-            Ok(())
+            // A flush only empties the socket. A probe of our own subject comes back through
+            // the server after it has taken the subscription, so once this host answers it,
+            // messages from every host on this server reach the component. Another host
+            // answering first claimed the id at the same moment: this claim gives way.
+            let live = match inner.owner_of(&id).await {
+                Ok(Some(host)) if host == inner.config.host => Ok(()),
+                Ok(Some(host)) => Err(format!(
+                    "{id} already runs on host `{host}` of cluster `{}`",
+                    inner.config.name
+                )),
+                Ok(None) => Err(format!(
+                    "the subscription for {id} did not take on the NATS server at {}",
+                    inner.config.url_text()
+                )),
+                Err(e) => Err(e),
+            };
+            if live.is_err()
+                && let Some(task) = inner.inbound.lock().remove(&id)
+            {
+                task.abort();
+            }
+            live
         })
     }
 

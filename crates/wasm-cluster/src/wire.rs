@@ -22,8 +22,10 @@ pub(crate) const CORRELATION: &str = "Airssys-Correlation";
 pub(crate) const TIMEOUT_MS: &str = "Airssys-Timeout-Ms";
 /// The message's content type, when the sender set one.
 pub(crate) const CONTENT_TYPE: &str = "Content-Type";
-/// On an acknowledgement: `ok`, `queue-full`, `not-found`, `invalid`, or `running` (a probe).
+/// On an acknowledgement: `ok`, `queue-full`, `not-found`, `invalid: ...`, or [`RUNNING`].
 pub(crate) const RESULT: &str = "Airssys-Result";
+/// The acknowledgement of a probe: this host serves the id.
+pub(crate) const RUNNING: &str = "running";
 
 /// What an inbound message on a component's subject asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -58,6 +58,11 @@ async fn node(url: &str, host: &str) -> Node {
 }
 
 async fn node_with(config: ClusterConfig) -> Node {
+    // `RUST_LOG=wasm_cluster=debug` shows what the transports do.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let transport = NatsTransport::connect(config)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -362,5 +367,108 @@ async fn hosts_authenticate_and_a_wrong_token_is_refused_naming_the_url() {
         .await
         .unwrap();
     assert_eq!(a.ask("a/echo/1", "in").await, "in");
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_cannot_speak_for_a_component_of_another_host() {
+    let server = NatsServer::start(&[]);
+    let a = node(&server.url(), "host-a").await;
+    let b = node(&server.url(), "host-b").await;
+    a.system
+        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
+        .await
+        .unwrap();
+    b.system
+        .start_component(spec("counter", "b/count/1"))
+        .await
+        .unwrap();
+    // A genuine message from A's component is accepted (its owner is checked by a probe
+    // before B has heard A's heartbeat, or from the heartbeat after).
+    assert_eq!(a.ask("a/req/1", "send b/count/1 inc").await, "ok");
+    // A client on the same server that claims to be host-a's component, from host "evil",
+    // is refused and nothing is queued.
+    let evil = async_nats::connect(server.url()).await.unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Airssys-Kind", "send");
+    headers.insert("Airssys-Host", "evil");
+    headers.insert("Airssys-From", "a/req/1");
+    let ack = evil
+        .request_with_headers("airssys.test.c.b.count.1", headers, "inc".into())
+        .await
+        .unwrap();
+    let result = ack
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Airssys-Result"))
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    assert!(
+        result.starts_with("invalid:") && result.contains("host-a"),
+        "{result}"
+    );
+    // A message with no headers at all is refused too, naming what is missing.
+    let bare = evil
+        .request("airssys.test.c.b.count.1", "inc".into())
+        .await
+        .unwrap();
+    let result = bare
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Airssys-Result"))
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    assert!(result.contains("without headers"), "{result}");
+    b.system.wait_idle().await;
+    assert_eq!(b.ask("b/count/1", "get").await, "1");
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_nats_server_restarts_hosts_resume_and_nothing_hangs() {
+    let mut server = NatsServer::start(&[]);
+    let a = node(&server.url(), "host-a").await;
+    let b = node(&server.url(), "host-b").await;
+    a.system
+        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
+        .await
+        .unwrap();
+    b.system
+        .start_component(spec("sleeper", "b/sleep/1"))
+        .await
+        .unwrap();
+    assert_eq!(a.ask("b/sleep/1", "before").await, "before");
+    // A request is in flight (the sleeper holds it) when the server goes away.
+    let corr = a.ask("a/req/1", "request b/sleep/1 3000 sleep 500").await;
+    assert!(corr.starts_with("req-"), "{corr}");
+    server.restart();
+    // It is answered exactly once: with the reply if the answer got through after the
+    // reconnect, or with its timeout.
+    let callback = poll(&a, "a/req/1", "callbacks", |c| !c.is_empty()).await;
+    assert!(
+        callback == format!("{corr}\t-\tslept 500")
+            || callback == format!("{corr}\tapplication/vnd.airssys.error\ttimeout"),
+        "{callback}"
+    );
+    // Both hosts reconnected and resubscribed by themselves: traffic flows again.
+    let mut reply = None;
+    for _ in 0..500 {
+        match a
+            .system
+            .request(&id("b/sleep/1"), b"after".to_vec(), Duration::from_secs(2))
+            .await
+        {
+            Ok(payload) => {
+                reply = Some(payload);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    assert_eq!(reply.as_deref(), Some(&b"after"[..]));
+    a.system.wait_idle().await;
+    assert_eq!(a.ask("a/req/1", "count").await, "1");
+    b.stop().await;
     a.stop().await;
 }

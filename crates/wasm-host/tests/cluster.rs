@@ -92,3 +92,91 @@ async fn hosts_from_manifests_reach_each_others_components() {
     b.shutdown().await.unwrap();
     a.shutdown().await.unwrap();
 }
+
+/// Asks `to` until the reply satisfies `done` (bounded), for effects that arrive later.
+async fn poll(host: &Host, to: &str, command: &str, done: impl Fn(&str) -> bool) -> String {
+    for _ in 0..2_000 {
+        if let Ok(reply) = host.request(&id(to), command).await {
+            let reply = String::from_utf8_lossy(&reply).into_owned();
+            if done(&reply) {
+                return reply;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{to} never answered `{command}` as expected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_process_killed_with_requests_pending_gets_each_requester_one_error() {
+    let server = NatsServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // Host B is a real `airssys-wasm run` process.
+    let b_manifest = manifest(
+        dir.path(),
+        &server.url(),
+        "edge-2",
+        "far/sleep/1",
+        "sleeper",
+    );
+    let mut b = std::process::Command::new(env!("CARGO_BIN_EXE_airssys-wasm"))
+        .arg("run")
+        .arg(&b_manifest)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let a_text = format!(
+        r#"
+[cluster]
+url = "{url}"
+host = "edge-1"
+name = "orders"
+heartbeat_ms = 100
+
+[[components]]
+id = "near/req/1"
+path = "{path}"
+
+[components.capabilities.messaging]
+request = ["far/**"]
+"#,
+        url = server.url(),
+        path = fixture_path("requester").display()
+    );
+    let a_manifest = dir.path().join("edge-1.toml");
+    std::fs::write(&a_manifest, a_text).unwrap();
+    let (a, _) = Host::from_manifest_file(&a_manifest).await.unwrap();
+    // B is up once its sleeper answers.
+    poll(&a, "far/sleep/1", "ping", |r| r == "ping").await;
+    let mut corrs = Vec::new();
+    for _ in 0..3 {
+        let corr = poll(
+            &a,
+            "near/req/1",
+            "request far/sleep/1 60000 sleep 4000",
+            |r| r.starts_with("req-"),
+        )
+        .await;
+        corrs.push(corr);
+    }
+    b.kill().unwrap();
+    b.wait().unwrap();
+    // Each pending request gets one target-failed callback, long before its 60 s timeout.
+    let callbacks = poll(&a, "near/req/1", "count", |c| c == "3").await;
+    assert_eq!(callbacks, "3");
+    let all = String::from_utf8(a.request(&id("near/req/1"), "callbacks").await.unwrap()).unwrap();
+    for corr in &corrs {
+        let line = all
+            .lines()
+            .find(|l| l.starts_with(&format!("{corr}\t")))
+            .unwrap_or_else(|| panic!("no callback for {corr}: {all}"));
+        assert!(
+            line.contains("target-failed: host edge-2 is gone: no heartbeat for 300 ms"),
+            "{line}"
+        );
+    }
+    a.wait_idle().await;
+    assert_eq!(a.stats().pending_requests, 0);
+    a.shutdown().await.unwrap();
+}
