@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{ask, id, poll_until, spec, system, talk_to_all};
 use wasm_actor::{ActorSystem, Error};
 use wasm_core::MessagingError;
+use wasm_security::Grants;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fire_and_forget_from_one_component_to_another() {
@@ -358,7 +359,9 @@ async fn metadata_and_the_component_list_come_from_the_registry() {
         .await
         .unwrap();
     system
-        .start_component(spec("logger", "dir/logger/1"))
+        .start_component(
+            spec("logger", "dir/logger/1").with_grants(Grants::default().with_discover("dir/**")),
+        )
         .await
         .unwrap();
     assert_eq!(

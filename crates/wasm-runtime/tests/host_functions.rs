@@ -157,10 +157,43 @@ impl ComponentDirectory for TwoComponents {
 }
 
 #[tokio::test]
+async fn the_directory_shows_only_what_the_discover_grant_names() {
+    let engine = engine();
+    let audit = Arc::new(wasm_security::MemoryAuditLog::new(16));
+    let services = HostServices::standalone()
+        .with_directory(Arc::new(TwoComponents))
+        .with_audit(audit.clone());
+    // No grant: nobody is listed, metadata is refused naming the capability; both audited.
+    let mut blind = start(&engine, "logger", &Grants::default(), services.clone()).await;
+    assert_eq!(ask(&mut blind, "list").await, "");
+    let refused = ask(&mut blind, "info a/b/1").await;
+    assert!(
+        refused.starts_with("err:") && refused.contains("`discover` is not granted"),
+        "{refused}"
+    );
+    let denials: Vec<String> = audit
+        .denials_of(&id("test/logger/1"))
+        .iter()
+        .map(|e| format!("{} {}", e.capability.as_str(), e.resource))
+        .collect();
+    assert_eq!(denials, vec!["discover list-components", "discover a/b/1"]);
+    // A grant for one namespace shows that namespace only.
+    let grants = Grants::default().with_discover("c/**");
+    let mut narrow = start(&engine, "logger", &grants, services).await;
+    assert_eq!(ask(&mut narrow, "list").await, "c/d/1");
+    assert!(
+        ask(&mut narrow, "info a/b/1")
+            .await
+            .contains("`discover` is not granted")
+    );
+}
+
+#[tokio::test]
 async fn host_services_answer_time_identity_directory_and_log() {
     let engine = engine();
     let services = HostServices::standalone().with_directory(Arc::new(TwoComponents));
-    let mut logger = start(&engine, "logger", &Grants::default(), services).await;
+    let grants = Grants::default().with_discover("**");
+    let mut logger = start(&engine, "logger", &grants, services).await;
     assert_eq!(ask(&mut logger, "self").await, "test/logger/1");
     assert_eq!(ask(&mut logger, "list").await, "a/b/1,c/d/1");
     assert_eq!(ask(&mut logger, "info a/b/1").await, "b 2.0.0 healthy");

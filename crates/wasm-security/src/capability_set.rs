@@ -19,6 +19,8 @@ pub enum Capability {
     Storage(StorageOp),
     /// An outbound network connection.
     Network,
+    /// Seeing another component through `list-components` or `get-component-metadata`.
+    Discover,
 }
 
 impl Capability {
@@ -32,6 +34,7 @@ impl Capability {
             Self::Storage(StorageOp::Write) => "storage.write",
             Self::Storage(StorageOp::Delete) => "storage.delete",
             Self::Network => "network.connect",
+            Self::Discover => "discover",
         }
     }
 }
@@ -63,6 +66,17 @@ struct Targets {
 }
 
 impl Targets {
+    /// Adds a pattern, sorted into the cheapest check that decides it.
+    fn add(&mut self, pattern: &IdPattern) {
+        if pattern.matches_everything() {
+            self.everything = true;
+        } else if let Some(id) = pattern.exact_id() {
+            self.exact.insert(id);
+        } else {
+            self.patterns.push(pattern.clone());
+        }
+    }
+
     fn allows(&self, target: &ComponentId) -> bool {
         self.everything
             || self.exact.contains(target)
@@ -82,6 +96,7 @@ pub struct CapabilitySet {
     component: ComponentId,
     grants: Grants,
     messaging: [Targets; 3],
+    discover: Targets,
     network: Vec<NetworkRule>,
 }
 
@@ -96,24 +111,25 @@ impl CapabilitySet {
             component: component.clone(),
             source: Box::new(source),
         };
-        let mut messaging: [Targets; 3] = Default::default();
-        for grant in &grants.messaging {
-            let pattern = IdPattern::parse(&grant.targets).map_err(wrap)?;
+        let compile = |text: &str| {
+            let pattern = IdPattern::parse(text).map_err(wrap)?;
             if !pattern.can_match_component_id() {
                 return Err(wrap(Error::NeverMatches {
-                    pattern: grant.targets.clone(),
+                    pattern: text.to_owned(),
                 }));
             }
+            Ok(pattern)
+        };
+        let mut messaging: [Targets; 3] = Default::default();
+        for grant in &grants.messaging {
+            let pattern = compile(&grant.targets)?;
             for action in &grant.actions {
-                let targets = &mut messaging[action.index()];
-                if pattern.matches_everything() {
-                    targets.everything = true;
-                } else if let Some(id) = pattern.exact_id() {
-                    targets.exact.insert(id);
-                } else {
-                    targets.patterns.push(pattern.clone());
-                }
+                messaging[action.index()].add(&pattern);
             }
+        }
+        let mut discover = Targets::default();
+        for text in &grants.discover {
+            discover.add(&compile(text)?);
         }
         let network = grants
             .network
@@ -137,6 +153,7 @@ impl CapabilitySet {
             component,
             grants: grants.clone(),
             messaging,
+            discover,
             network,
         })
     }
@@ -147,6 +164,7 @@ impl CapabilitySet {
             component,
             grants: Grants::default(),
             messaging: Default::default(),
+            discover: Targets::default(),
             network: Vec::new(),
         }
     }
@@ -178,6 +196,28 @@ impl CapabilitySet {
                 capability: Capability::Messaging(action),
             })
         }
+    }
+
+    /// Checks whether `target` may be seen through `list-components` or
+    /// `get-component-metadata`.
+    ///
+    /// # Errors
+    ///
+    /// A [`Denial`] of [`Capability::Discover`] if no discover pattern names it.
+    pub fn check_discover(&self, target: &ComponentId) -> std::result::Result<(), Denial> {
+        if self.discover.allows(target) {
+            Ok(())
+        } else {
+            Err(Denial {
+                capability: Capability::Discover,
+            })
+        }
+    }
+
+    /// Whether any discover pattern is granted.
+    pub fn allows_discovery(&self) -> bool {
+        let d = &self.discover;
+        d.everything || !d.exact.is_empty() || !d.patterns.is_empty()
     }
 
     /// Checks a storage operation, returning the namespace quota.
@@ -250,6 +290,25 @@ mod tests {
 
     fn id(text: &str) -> ComponentId {
         text.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn discovery_is_limited_to_its_patterns() {
+        let grants = Grants::default()
+            .with_discover("orders/**")
+            .with_discover("shared/cache/1");
+        let caps = CapabilitySet::compile(id("a/b/1"), &grants).unwrap_or_else(|e| panic!("{e}"));
+        assert!(caps.allows_discovery());
+        assert!(caps.check_discover(&id("orders/ledger/1")).is_ok());
+        assert!(caps.check_discover(&id("shared/cache/1")).is_ok());
+        let denied = caps.check_discover(&id("tenant-b/secret/1"));
+        assert_eq!(denied.map_err(|d| d.capability.as_str()), Err("discover"));
+        let none = CapabilitySet::compile(id("a/b/1"), &Grants::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!none.allows_discovery());
+        assert!(none.check_discover(&id("a/b/1")).is_err());
+        let bad = CapabilitySet::compile(id("a/b/1"), &Grants::default().with_discover("a//"));
+        assert!(bad.is_err());
     }
 
     #[test]

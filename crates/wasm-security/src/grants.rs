@@ -103,6 +103,9 @@ pub struct Grants {
     pub network: Vec<NetworkGrant>,
     /// Environment variables passed to the component.
     pub env: Vec<(String, String)>,
+    /// [`crate::IdPattern`]s of the components it may see through `list-components` and
+    /// `get-component-metadata` (none by default: it sees nobody).
+    pub discover: Vec<String>,
 }
 
 impl Grants {
@@ -123,6 +126,13 @@ impl Grants {
     /// Sets the storage grant.
     pub fn with_storage(mut self, grant: StorageGrant) -> Self {
         self.storage = Some(grant);
+        self
+    }
+
+    /// Lets it see the components `targets` names through `list-components` and
+    /// `get-component-metadata`.
+    pub fn with_discover(mut self, targets: &str) -> Self {
+        self.discover.push(targets.to_owned());
         self
     }
 

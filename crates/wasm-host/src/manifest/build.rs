@@ -195,6 +195,10 @@ fn component(
             }
         }
     }
+    for pattern in caps.discover {
+        target_pattern(source, &key("capabilities.discover"), &pattern)?;
+        grants.discover.push(pattern.into_inner());
+    }
     if let Some(storage) = caps.storage {
         let default = StorageQuota::default();
         let quota = |name: &str, v: &Option<Spanned<u64>>, d: u64| {

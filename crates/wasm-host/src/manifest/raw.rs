@@ -75,6 +75,9 @@ pub(crate) struct RawCapabilities {
     #[serde(default)]
     pub(crate) filesystem: Vec<RawPreopen>,
     pub(crate) network: Option<RawNetwork>,
+    /// Target patterns of the components it may see (`list-components`, metadata).
+    #[serde(default)]
+    pub(crate) discover: Vec<Spanned<String>>,
 }
 
 /// `[components.capabilities.messaging]`: target patterns per action.

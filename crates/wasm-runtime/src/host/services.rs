@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use wasm_core::{ComponentError, LogLevel};
+use wasm_security::{Capability, Denial};
 
 use crate::bindings::airssys::core::errors::ComponentError as WitComponentError;
 use crate::bindings::airssys::core::host_services::Host;
@@ -69,12 +70,24 @@ impl Host for ComponentState {
         Ok(())
     }
 
+    /// Only the components the `discover` grant names; with no such grant, none (and the
+    /// refusal is audited once per call).
     fn list_components(&mut self) -> wasmtime::Result<Vec<wit::ComponentId>> {
+        if !self.caps.allows_discovery() {
+            self.deny(
+                Denial {
+                    capability: Capability::Discover,
+                },
+                &"list-components",
+            );
+            return Ok(Vec::new());
+        }
         Ok(self
             .services
             .directory
             .components()
             .into_iter()
+            .filter(|id| self.caps.check_discover(id).is_ok())
             .map(id_to_wit)
             .collect())
     }
@@ -85,9 +98,12 @@ impl Host for ComponentState {
     ) -> wasmtime::Result<Result<wit::ComponentInfo, WitComponentError>> {
         let result = match id_from_wit(id) {
             Err(e) => Err(ComponentError::InvalidState(e.to_string())),
-            Ok(id) => self.services.directory.info(&id).ok_or_else(|| {
-                ComponentError::InvalidState(format!("component {id} is not running"))
-            }),
+            Ok(id) => match self.caps.check_discover(&id) {
+                Err(denial) => Err(ComponentError::InvalidState(self.deny(denial, &id))),
+                Ok(()) => self.services.directory.info(&id).ok_or_else(|| {
+                    ComponentError::InvalidState(format!("component {id} is not running"))
+                }),
+            },
         };
         Ok(result.map(info_to_wit).map_err(component_error_to_wit))
     }
