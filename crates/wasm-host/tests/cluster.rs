@@ -77,6 +77,54 @@ async fn hosts_from_manifests_reach_each_others_components() {
         text.contains("orders/echo/1") && text.contains("edge-1"),
         "{text}"
     );
+    // `airssys-wasm call --cluster` asks a component anywhere in the cluster, starting none.
+    let call = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_airssys-wasm"))
+            .arg("call")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let url = server.url();
+    let out = call(&[
+        "--cluster",
+        &url,
+        "--name",
+        "orders",
+        "orders/echo/1",
+        "from the cli",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from the cli\n");
+    let out = call(&[
+        "--cluster",
+        &url,
+        "--name",
+        "orders",
+        "orders/nobody/1",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(70));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("orders/nobody/1")
+            && stderr.contains(&url)
+            && stderr.contains("target not found"),
+        "{stderr}"
+    );
+    // A cluster name nobody uses finds nothing: hosts of different clusters never meet.
+    let out = call(&["--cluster", &url, "--name", "other", "orders/echo/1", "x"]);
+    assert_eq!(out.status.code(), Some(70));
+    // An unreachable server is named.
+    let dead = format!("nats://127.0.0.1:{}", test_fixtures::free_port());
+    let out = call(&["--cluster", &dead, "orders/echo/1", "x"]);
+    assert_eq!(out.status.code(), Some(70));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&dead));
     // A builder with a cluster must join it: `build` says so.
     let refused = HostBuilder::new()
         .cluster(wasm_host::ClusterConfig::new(

@@ -11,13 +11,16 @@ use wasm_cluster::{Auth, ClusterConfig};
 use super::source::Source;
 use crate::error::{ManifestErrorKind as Kind, Result};
 
+/// The cluster's name when `name` is left out.
+pub(crate) const DEFAULT_NAME: &str = "default";
+
 /// `[cluster]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCluster {
     url: Spanned<RawUrls>,
     host: Spanned<String>,
-    name: Spanned<String>,
+    name: Option<Spanned<String>>,
     credentials: Option<Spanned<String>>,
     token: Option<Spanned<String>>,
     user: Option<Spanned<String>>,
@@ -70,7 +73,10 @@ pub(crate) fn cluster(
     let mut config = ClusterConfig::new(
         urls[0].clone(),
         not_empty(source, "cluster.host", &raw.host)?,
-        not_empty(source, "cluster.name", &raw.name)?,
+        match &raw.name {
+            Some(name) => not_empty(source, "cluster.name", name)?,
+            None => DEFAULT_NAME.to_owned(),
+        },
     );
     config.urls = urls;
     let mut auths = Vec::new();

@@ -37,7 +37,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Start the system of a manifest and run it until Ctrl-C, SIGTERM or idle.
     Run(RunArgs),
-    /// Start the system, make one request, print the reply, stop.
+    /// Start the system, make one request, print the reply, stop; or, with --cluster, ask a
+    /// component running anywhere in a cluster, starting none.
     Call(CallArgs),
     /// Check a manifest and every component it names, without running anything.
     Validate(ValidateArgs),
@@ -78,13 +79,24 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct CallArgs {
-    #[command(flatten)]
-    pub system: SystemArgs,
-    /// The component to ask.
-    pub component: String,
-    /// The request payload; `@<file>` sends the file's contents.
-    pub payload: String,
+    /// Ask a component running anywhere in the cluster on this NATS server
+    /// (`nats://host:port`): no manifest is read and no component is started.
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
+    /// The cluster's name, with --cluster.
+    #[arg(long, value_name = "CLUSTER", requires = "cluster", default_value = DEFAULT_CLUSTER)]
+    pub name: String,
+    /// Use this storage database file instead of the manifest's `[host] storage`.
+    #[arg(long, value_name = "FILE", conflicts_with = "cluster")]
+    pub storage: Option<PathBuf>,
+    /// `<manifest> <component-id> <payload>`, or with --cluster `<component-id> <payload>`.
+    /// A payload `@<file>` sends the file's contents.
+    #[arg(required = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
+
+/// The cluster name when none is given (as in a manifest's `[cluster]`).
+pub const DEFAULT_CLUSTER: &str = "default";
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
