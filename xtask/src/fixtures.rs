@@ -31,6 +31,7 @@ const FIXTURES: Workspace = Workspace {
         ("unknown-import", Kind::Wasip2),
         ("netclient", Kind::Wasip2),
         ("pinger", Kind::CoreModule),
+        ("sequencer", Kind::Wasip2),
     ],
 };
 
