@@ -479,12 +479,19 @@ async fn a_hundred_thousand_messages_arrive_in_order_exactly_once() {
     let server = NatsServer::start(&[]);
     let a = node(&server.url(), "host-a").await;
     let b = node(&server.url(), "host-b").await;
-    b.system.start_component(spec("sequencer", "b/seq/1")).await.unwrap();
+    b.system
+        .start_component(spec("sequencer", "b/seq/1"))
+        .await
+        .unwrap();
     let target = id("b/seq/1");
     let mut refused = 0u64;
     let mut n = 1;
     while n <= MESSAGES {
-        match a.system.send_anywhere(&target, n.to_string().into_bytes()).await {
+        match a
+            .system
+            .send_anywhere(&target, n.to_string().into_bytes())
+            .await
+        {
             Ok(()) => n += 1,
             // Backpressure: nothing was queued, so sending the same number again keeps order.
             Err(Error::Delivery {
