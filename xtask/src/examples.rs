@@ -89,3 +89,140 @@ pub fn demo() -> Result<()> {
     );
     Ok(())
 }
+
+/// The split demo's manifests: the pipeline on edge-1, pricing and the plug-in on edge-2.
+const EDGE_1: &str = "examples/cluster/edge-1.toml";
+const EDGE_2: &str = "examples/cluster/edge-2.toml";
+
+/// Runs the order pipeline split over two `airssys-wasm` processes and a nats-server of its
+/// own (on a free loopback port): edge-2 serves pricing and the discount plug-in, edge-1 runs
+/// the batch until idle and prints the same summary and totals as `demo`.
+pub fn demo_cluster() -> Result<()> {
+    build()?;
+    crate::tools::ensure_nats_server()?;
+    run::cargo(&["build", "--bin", "airssys-wasm"]).context("building airssys-wasm")?;
+    let binary = run::root().join("target/debug/airssys-wasm");
+    for name in ["edge-1.redb", "edge-2.redb"] {
+        let file = EXAMPLES.out_dir().join(name);
+        if file.exists() {
+            fs::remove_file(&file).with_context(|| format!("removing {}", file.display()))?;
+        }
+    }
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .context("finding a free loopback port for nats-server")?
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let store = tempfile_dir()?;
+    let nats = Child::spawn(
+        &run::root().join("target/tools/nats/bin/nats-server"),
+        &[
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--store_dir",
+            &store,
+        ],
+    )?;
+    wait_for_port(port)?;
+    println!("xtask: nats-server on {url}; starting edge-2 (pricing, the discount plug-in)");
+    let edge2 = Child::spawn(&binary, &["run", EDGE_2, "--cluster-url", &url])?;
+    let send = format!("orders/ingest/1=@{BATCH}");
+    // edge-1 starts once edge-2's components answer: its ledger's first request needs them.
+    let ready = (0..200).any(|_| {
+        let ok = std::process::Command::new(&binary)
+            .args([
+                "call",
+                "--cluster",
+                &url,
+                "--name",
+                "orders",
+                "orders/pricing/1",
+                "price sku=widget qty=1",
+            ])
+            .current_dir(run::root())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        ok
+    });
+    if !ready {
+        anyhow::bail!("edge-2 did not start: orders/pricing/1 never answered on {url}");
+    }
+    println!("xtask: edge-2 is up; running the batch on edge-1 until idle");
+    let edge1 = run::command(
+        &binary.to_string_lossy(),
+        &[
+            "run",
+            EDGE_1,
+            "--cluster-url",
+            &url,
+            "--send",
+            &send,
+            "--exit-when-idle",
+            "--report",
+            "orders/ledger/1=totals",
+            "--report",
+            "orders/auditor/1=report",
+        ],
+        &run::root(),
+    );
+    println!("xtask: stopping edge-2 (its summary shows the plug-in's restarts)");
+    edge2.terminate()?;
+    drop(nats);
+    edge1.context("running edge-1 of the split demo")
+}
+
+/// A process stopped (SIGKILL) when dropped, unless it was terminated first.
+struct Child(Option<std::process::Child>);
+
+impl Child {
+    fn spawn(program: &std::path::Path, args: &[&str]) -> Result<Self> {
+        let child = std::process::Command::new(program)
+            .args(args)
+            .current_dir(run::root())
+            .spawn()
+            .with_context(|| format!("cannot start {}", program.display()))?;
+        Ok(Self(Some(child)))
+    }
+
+    /// Asks the process to stop (SIGTERM, through `kill`) and waits for it.
+    fn terminate(mut self) -> Result<()> {
+        if let Some(mut child) = self.0.take() {
+            let pid = child.id().to_string();
+            run::command("kill", &["-TERM", &pid], &run::root())?;
+            child.wait().context("waiting for edge-2 to stop")?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_for_port(port: u16) -> Result<()> {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    anyhow::bail!("nats-server did not listen on 127.0.0.1:{port}")
+}
+
+fn tempfile_dir() -> Result<String> {
+    let dir = run::root().join("target/tools/nats/demo-store");
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir.to_string_lossy().into_owned())
+}

@@ -3,6 +3,8 @@
 //! - `fixtures`: build the guest components into `fixtures/out` with their index;
 //! - `examples`: build the example system's components into `examples/out`;
 //! - `demo`: build the examples and run the order pipeline with the `airssys-wasm` command;
+//! - `demo-cluster`: the same pipeline split over two `airssys-wasm` processes and a
+//!   nats-server;
 //! - `test`: fixtures and examples (and the examples' shared library's unit tests), the layer
 //!   rule, cargo-deny, a nats-server for the cluster tests, then every test of the workspace,
 //!   then check every fixture is used;
@@ -38,6 +40,8 @@ enum Command {
     Examples,
     /// Build the examples and run the order-pipeline demo to completion, with a summary.
     Demo,
+    /// Run the order-pipeline demo split over two host processes and a nats-server.
+    DemoCluster,
     /// Build the fixtures and examples, check the layers and cargo-deny, run every test of the
     /// workspace, check every fixture is used.
     Test {
@@ -60,6 +64,7 @@ fn main() -> Result<()> {
         Command::Fixtures => fixtures::build().map(|_| ()),
         Command::Examples => examples::build(),
         Command::Demo => examples::demo(),
+        Command::DemoCluster => examples::demo_cluster(),
         Command::Test { args } => test(&args),
         Command::Deny => deny::check(),
         Command::Layers => layers::check_workspace(),

@@ -97,6 +97,39 @@ impl NatsServer {
         }
     }
 
+    /// Starts `size` servers routed into one NATS cluster, each on its own free client and
+    /// route ports. Interest (a subscription on one server) reaches the others a moment later.
+    ///
+    /// # Panics
+    ///
+    /// As [`NatsServer::start`].
+    pub fn cluster(size: usize) -> Vec<Self> {
+        let routes: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let all = routes
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        routes
+            .iter()
+            .enumerate()
+            .map(|(i, port)| {
+                let name = format!("n{i}");
+                let listen = format!("nats://127.0.0.1:{port}");
+                Self::start(&[
+                    "--name",
+                    &name,
+                    "--cluster_name",
+                    "airssys-test",
+                    "--cluster",
+                    &listen,
+                    "--routes",
+                    &all,
+                ])
+            })
+            .collect()
+    }
+
     /// The client URL, `nats://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)

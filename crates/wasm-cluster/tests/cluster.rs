@@ -515,3 +515,66 @@ async fn a_hundred_thousand_messages_arrive_in_order_exactly_once() {
     b.stop().await;
     a.stop().await;
 }
+
+/// Retries a host request until it is answered (interest crosses NATS routes a moment after
+/// a component starts on another server).
+async fn until_reachable(node: &Node, to: &str) {
+    for _ in 0..500 {
+        if node
+            .system
+            .request(&id(to), b"hello".to_vec(), Duration::from_secs(2))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{to} never became reachable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_on_different_servers_of_a_nats_cluster_form_one_system() {
+    let servers = NatsServer::cluster(3);
+    let a = node(&servers[0].url(), "host-a").await;
+    let b = node(&servers[1].url(), "host-b").await;
+    let c = node(&servers[2].url(), "host-c").await;
+    a.system
+        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
+        .await
+        .unwrap();
+    b.system
+        .start_component(spec("echo", "b/echo/1"))
+        .await
+        .unwrap();
+    c.system
+        .start_component(spec("sequencer", "c/seq/1"))
+        .await
+        .unwrap();
+    until_reachable(&a, "b/echo/1").await;
+    until_reachable(&a, "c/seq/1").await;
+    // A request from a component on server 0 to one on server 1, answered as a callback.
+    let corr = a.ask("a/req/1", "request b/echo/1 5000 routed").await;
+    let callback = poll(&a, "a/req/1", "callbacks", |c| !c.is_empty()).await;
+    assert_eq!(callback, format!("{corr}\t-\trouted"));
+    // Sends from server 0 to server 2 keep their order.
+    for n in 1..=200 {
+        assert_eq!(a.ask("a/req/1", &format!("send c/seq/1 {n}")).await, "ok");
+    }
+    c.system.wait_idle().await;
+    // The sequencer also got the "hello" probes of `until_reachable`, which are not numbers.
+    let report = c.ask("c/seq/1", "report").await;
+    assert!(
+        report.starts_with("received=200 out-of-order=0 senders=1"),
+        "{report}"
+    );
+    // An id running behind another server is still claimed once.
+    let second = c.system.start_component(spec("echo", "b/echo/1")).await;
+    assert!(
+        matches!(&second, Err(Error::Claimed { reason, .. }) if reason.contains("host-b")),
+        "{second:?}"
+    );
+    c.stop().await;
+    b.stop().await;
+    a.stop().await;
+}

@@ -228,3 +228,75 @@ request = ["far/**"]
     assert_eq!(a.stats().pending_requests, 0);
     a.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_pipeline_split_over_two_host_processes_books_the_same_totals() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert!(
+        root.join("examples/out/index.txt").is_file(),
+        "the example components are not built: run `cargo xtask examples`"
+    );
+    let server = NatsServer::start(&[]);
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_airssys-wasm");
+    let storage = |name: &str| dir.path().join(name).display().to_string();
+    let mut edge2 = std::process::Command::new(binary)
+        .current_dir(&root)
+        .args(["run", "examples/cluster/edge-2.toml", "--cluster-url", &url])
+        .args(["--storage", &storage("edge-2.redb")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // edge-2 is up once its pricing service answers across the cluster.
+    let caller = Host::builder()
+        .cluster(wasm_host::ClusterConfig::new(
+            url.as_str(),
+            "probe",
+            "orders",
+        ))
+        .connect()
+        .await
+        .unwrap();
+    poll(&caller, "orders/pricing/1", "price sku=widget qty=1", |r| {
+        r == "cents=250"
+    })
+    .await;
+    caller.shutdown().await.unwrap();
+    let edge1 = std::process::Command::new(binary)
+        .current_dir(&root)
+        .args(["run", "examples/cluster/edge-1.toml", "--cluster-url", &url])
+        .args(["--storage", &storage("edge-1.redb")])
+        .args([
+            "--send",
+            "orders/ingest/1=@examples/orders.txt",
+            "--exit-when-idle",
+        ])
+        .args([
+            "--report",
+            "orders/ledger/1=totals",
+            "--report",
+            "orders/auditor/1=report",
+        ])
+        .output()
+        .unwrap();
+    edge2.kill().unwrap();
+    edge2.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&edge1.stdout);
+    assert_eq!(
+        edge1.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&edge1.stderr)
+    );
+    // The same figures as the single-host demo (tests/cli_run.rs checks those).
+    assert!(
+        stdout.contains("report orders/ledger/1 totals: orders=8 total-cents=35823"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("report orders/auditor/1 report: booked=8 rejected=3 booked-cents=35823"),
+        "{stdout}"
+    );
+}

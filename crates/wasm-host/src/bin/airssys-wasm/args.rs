@@ -54,6 +54,9 @@ pub struct SystemArgs {
     /// Use this storage database file instead of the manifest's `[host] storage`.
     #[arg(long, value_name = "FILE")]
     pub storage: Option<PathBuf>,
+    /// Join the manifest's `[cluster]` on this NATS server instead of its `url`.
+    #[arg(long, value_name = "URL")]
+    pub cluster_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ pub async fn call(args: CallArgs) -> Outcome {
             let system_args = SystemArgs {
                 manifest: manifest.into(),
                 storage: args.storage.clone(),
+                cluster_url: None,
             };
             call_manifest(&system_args, component, payload).await
         }

@@ -1,10 +1,10 @@
 //! Starting the system of a manifest and stopping it, for `run` and `call`.
 
-use anyhow::Context;
+use anyhow::{Context, anyhow};
 use wasm_host::{Host, Manifest};
 
 use crate::args::SystemArgs;
-use crate::exit::{Failure, from_host, runtime};
+use crate::exit::{Failure, from_host, invalid, runtime};
 use crate::summary::{Counter, Tally};
 
 /// A started system with its event counter.
@@ -27,6 +27,16 @@ impl System {
         let mut builder = Host::builder().manifest_defaults(&manifest);
         if let Some(file) = &args.storage {
             builder = builder.storage_file(file);
+        }
+        if let Some(url) = &args.cluster_url {
+            let mut cluster = manifest.cluster().cloned().ok_or_else(|| {
+                invalid(anyhow!(
+                    "--cluster-url {url}: manifest {} has no [cluster] section",
+                    manifest.file().display()
+                ))
+            })?;
+            cluster.urls = vec![url.clone()];
+            builder = builder.cluster(cluster);
         }
         let host = builder.connect().await.map_err(from_host)?;
         let counter = Counter::spawn(host.events());
