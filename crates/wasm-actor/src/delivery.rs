@@ -194,7 +194,10 @@ impl Delivery {
         }
     }
 
-    /// Queues one message in every target's mailbox, or in none.
+    /// Queues one message in every target's mailbox, or in none. With targets on other
+    /// hosts, a slot is first held in each of their mailboxes (a credit of the transport),
+    /// then the local ones are pushed together, then the remote ones go into their held
+    /// slots, which cannot be refused for capacity.
     pub(crate) fn broadcast(
         &self,
         from: &ComponentId,
@@ -202,25 +205,87 @@ impl Delivery {
         payload: MessagePayload,
     ) -> Routed<()> {
         let mut slots = Vec::with_capacity(targets.len());
+        let mut local = Vec::with_capacity(targets.len());
         let mut remote_targets = Vec::new();
         for target in targets {
             match self.registry.get(target) {
-                Some(slot) => slots.push(slot),
+                Some(slot) => {
+                    slots.push(slot);
+                    local.push(target.clone());
+                }
                 None if self.remote.is_some() => remote_targets.push(target.clone()),
                 None => return Routed::Done(Err(MessagingError::TargetNotFound(target.clone()))),
             }
         }
-        if let (false, Some(remote)) = (remote_targets.is_empty(), &self.remote) {
-            return remote.broadcast(from, targets, message(from, payload, None));
-        }
-        let mailboxes: Vec<&Mailbox> = slots.iter().map(|s| &s.mailbox).collect();
-        Routed::Done(
+        let push_local = move |from: &ComponentId, payload: &MessagePayload| {
+            let mailboxes: Vec<&Mailbox> = slots.iter().map(|s| &s.mailbox).collect();
             Mailbox::push_all(&mailboxes, || Envelope::Message {
                 message: message(from, payload.clone(), None),
                 request: None,
             })
-            .map_err(|(i, r)| refused(&targets[i], r)),
-        )
+            .map_err(|(i, r)| refused(&local[i], r))
+        };
+        let remote = match (&self.remote, remote_targets.is_empty()) {
+            (Some(remote), false) => Arc::clone(remote),
+            _ => return Routed::Done(push_local(from, &payload)),
+        };
+        let from = from.clone();
+        Routed::Later(Box::pin(async move {
+            remote.reserve(&remote_targets).finish().await?;
+            if let Err(refused) = push_local(&from, &payload) {
+                remote.release(&remote_targets).finish().await?;
+                return Err(refused);
+            }
+            remote
+                .send_reserved(&remote_targets, message(&from, payload, None))
+                .finish()
+                .await
+        }))
+    }
+
+    /// Holds up to `wanted` slots in the mailbox of `to` for another host's messages.
+    pub(crate) fn reserve_inbound(
+        &self,
+        to: &ComponentId,
+        wanted: usize,
+    ) -> Result<usize, MessagingError> {
+        let slot = self
+            .registry
+            .get(to)
+            .ok_or_else(|| MessagingError::TargetNotFound(to.clone()))?;
+        Ok(slot.mailbox.reserve(wanted))
+    }
+
+    /// Gives back `n` slots held in the mailbox of `to`.
+    pub(crate) fn release_inbound(&self, to: &ComponentId, n: usize) {
+        if let Some(slot) = self.registry.get(to) {
+            slot.mailbox.release(n);
+        }
+    }
+
+    /// Queues a message from another host into a slot held for it. One that cannot be
+    /// queued (the target stopped meanwhile) is reported as a dead letter: nobody waits for
+    /// an acknowledgement of it.
+    pub(crate) fn deliver_reserved_inbound(&self, to: &ComponentId, message: ComponentMessage) {
+        let envelope = Envelope::Message {
+            message,
+            request: None,
+        };
+        let refused = match self.registry.get(to) {
+            Some(slot) => slot.mailbox.push_reserved(envelope).err().map(|b| *b),
+            None => Some((Refused::Closed, envelope)),
+        };
+        if let Some((why, Envelope::Message { message, .. } | Envelope::Callback(message))) =
+            refused
+        {
+            let reason = match why {
+                Refused::Full => {
+                    format!("{to}: a message sent on credit found no held slot and a full mailbox")
+                }
+                Refused::Closed => format!("{to} is not running on this host any more"),
+            };
+            self.dead_letter(to, &message.sender, message.payload, reason);
+        }
     }
 
     /// Queues a message that arrived from another host for a local component: a request when

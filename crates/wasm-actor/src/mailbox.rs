@@ -50,6 +50,9 @@ pub(crate) struct Mailbox {
 struct Queue {
     items: VecDeque<Envelope>,
     closed: bool,
+    /// Slots held for messages another host may send without asking first (its credit):
+    /// they count against the capacity until the message arrives or they are released.
+    reserved: usize,
 }
 
 impl Mailbox {
@@ -90,9 +93,52 @@ impl Mailbox {
         if queue.closed {
             return Err(Refused::Closed);
         }
-        if matches!(envelope, Envelope::Message { .. }) && queue.items.len() >= capacity {
+        if matches!(envelope, Envelope::Message { .. })
+            && queue.items.len() + queue.reserved >= capacity
+        {
             return Err(Refused::Full);
         }
+        Ok(())
+    }
+
+    /// Holds up to `wanted` free slots for messages that will come with
+    /// [`Mailbox::push_reserved`]; returns how many it holds (0 when full or closed).
+    pub(crate) fn reserve(&self, wanted: usize) -> usize {
+        let mut queue = self.queue.lock();
+        if queue.closed {
+            return 0;
+        }
+        let free = self
+            .capacity
+            .saturating_sub(queue.items.len() + queue.reserved);
+        let granted = wanted.min(free);
+        queue.reserved += granted;
+        granted
+    }
+
+    /// Gives back `n` held slots.
+    pub(crate) fn release(&self, n: usize) {
+        let mut queue = self.queue.lock();
+        queue.reserved = queue.reserved.saturating_sub(n);
+    }
+
+    /// Queues a message into a slot held by [`Mailbox::reserve`]; with no slot held it is an
+    /// ordinary push (refused when full). A refused envelope is handed back.
+    pub(crate) fn push_reserved(&self, envelope: Envelope) -> Result<(), Box<(Refused, Envelope)>> {
+        {
+            let mut queue = self.queue.lock();
+            if queue.closed {
+                return Err(Box::new((Refused::Closed, envelope)));
+            }
+            if queue.reserved > 0 {
+                queue.reserved -= 1;
+            } else if let Err(refused) = Self::admit(&queue, self.capacity, &envelope) {
+                return Err(Box::new((refused, envelope)));
+            }
+            self.counters.add_work(1);
+            queue.items.push_back(envelope);
+        }
+        self.wake();
         Ok(())
     }
 
@@ -236,6 +282,32 @@ mod tests {
         let _ = b.pop();
         assert_eq!(Mailbox::push_all(&[&a, &b, &a], || message(1)), Ok(()));
         assert_eq!((a.len(), b.len()), (1, 1));
+    }
+
+    #[test]
+    fn reserved_slots_count_against_the_capacity_until_used_or_released() {
+        let mailbox = Mailbox::new(3, Arc::default());
+        assert_eq!(mailbox.reserve(2), 2);
+        assert_eq!(mailbox.push(message(1)), Ok(()));
+        assert_eq!(mailbox.push(message(2)), Err(Refused::Full));
+        assert_eq!(mailbox.reserve(5), 0);
+        assert!(mailbox.push_reserved(message(3)).is_ok());
+        assert!(mailbox.push_reserved(message(4)).is_ok());
+        // Both held slots are used: the next one is an ordinary push, and the box is full.
+        let refused = mailbox
+            .push_reserved(message(5))
+            .err()
+            .map(|b| (b.0, payload(&b.1)));
+        assert_eq!(refused, Some((Refused::Full, 5)));
+        assert_eq!(mailbox.len(), 3);
+        let _ = mailbox.pop();
+        assert_eq!(mailbox.reserve(1), 1);
+        mailbox.release(1);
+        assert_eq!(mailbox.push(message(6)), Ok(()));
+        let _ = mailbox.close();
+        assert_eq!(mailbox.reserve(1), 0);
+        let refused = mailbox.push_reserved(message(7)).err().map(|b| b.0);
+        assert_eq!(refused, Some(Refused::Closed));
     }
 
     #[test]

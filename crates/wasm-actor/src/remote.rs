@@ -32,7 +32,7 @@ pub trait RemoteTransport: Send + Sync + fmt::Debug {
 
     /// Queues `message` in the mailbox of `to`, a component on another host. `Ok` only once
     /// that host has queued it. A [`Routed::Later`] does the work when polled: dropped
-    /// unpolled, it sends nothing (the same holds for `request` and `broadcast`).
+    /// unpolled, it sends nothing (the same holds for every method returning one).
     ///
     /// # Errors
     ///
@@ -51,18 +51,27 @@ pub trait RemoteTransport: Send + Sync + fmt::Debug {
     fn request(&self, to: &ComponentId, message: ComponentMessage, timeout: Duration)
     -> Routed<()>;
 
-    /// Queues `message` in every target's mailbox or in none, some targets being on other
-    /// hosts and some, maybe, on this one (`from` is the sender).
+    /// Makes sure a slot is held for one message in the mailbox of every target (each on
+    /// another host), asking their hosts for the ones not held yet. The first half of a
+    /// broadcast: nothing is sent.
     ///
     /// # Errors
     ///
-    /// The first failing target's error, as for [`RemoteTransport::send`].
-    fn broadcast(
-        &self,
-        from: &ComponentId,
-        targets: &[ComponentId],
-        message: ComponentMessage,
-    ) -> Routed<()>;
+    /// The first failing target's error, as for [`RemoteTransport::send`]; the slots held
+    /// for the targets before it are given back.
+    fn reserve(&self, targets: &[ComponentId]) -> Routed<()>;
+
+    /// Gives back the slots [`RemoteTransport::reserve`] held (the broadcast will not be
+    /// sent: a local target refused it).
+    fn release(&self, targets: &[ComponentId]) -> Routed<()>;
+
+    /// Sends `message` to every target into a slot [`RemoteTransport::reserve`] held. The
+    /// second half of a broadcast.
+    ///
+    /// # Errors
+    ///
+    /// [`MessagingError::DeliveryFailed`] if the NATS server cannot be reached.
+    fn send_reserved(&self, targets: &[ComponentId], message: ComponentMessage) -> Routed<()>;
 
     /// A component is being registered on this host: claim its id in the cluster and start
     /// taking its messages from other hosts. Resolves once both are done.

@@ -77,6 +77,31 @@ impl Router {
         self.delivery.deliver_inbound(to, message, reply)
     }
 
+    /// Holds up to `wanted` slots in the mailbox of `to` for messages another host will send
+    /// on credit ([`Router::deliver_reserved_from_remote`]); returns how many it holds.
+    ///
+    /// # Errors
+    ///
+    /// [`MessagingError::TargetNotFound`] if `to` is not registered here.
+    pub fn reserve_for_remote(
+        &self,
+        to: &ComponentId,
+        wanted: usize,
+    ) -> Result<usize, MessagingError> {
+        self.delivery.reserve_inbound(to, wanted)
+    }
+
+    /// Gives back `n` slots held for another host (it is gone, or `to` stopped).
+    pub fn release_for_remote(&self, to: &ComponentId, n: usize) {
+        self.delivery.release_inbound(to, n);
+    }
+
+    /// Queues a message another host sent on credit into a slot held for it. Nobody waits
+    /// for an acknowledgement: one that cannot be queued is reported as a dead letter.
+    pub fn deliver_reserved_from_remote(&self, to: &ComponentId, message: ComponentMessage) {
+        self.delivery.deliver_reserved_inbound(to, message);
+    }
+
     /// The answer from another host to request `id`, made by a component (or the embedder) of
     /// this host. An answer for a request that timed out or was cancelled is counted as late.
     pub fn answer_from_remote(&self, id: &CorrelationId, outcome: Outcome) {

@@ -130,13 +130,16 @@ impl RemoteTransport for TestTransport {
         }))
     }
 
-    fn broadcast(
-        &self,
-        _from: &ComponentId,
-        targets: &[ComponentId],
-        _message: ComponentMessage,
-    ) -> Routed<()> {
+    fn reserve(&self, targets: &[ComponentId]) -> Routed<()> {
         Routed::Done(Err(MessagingError::TargetNotFound(targets[0].clone())))
+    }
+
+    fn release(&self, _targets: &[ComponentId]) -> Routed<()> {
+        Routed::Done(Ok(()))
+    }
+
+    fn send_reserved(&self, _targets: &[ComponentId], _message: ComponentMessage) -> Routed<()> {
+        Routed::Done(Ok(()))
     }
 
     fn register(&self, id: &ComponentId) -> Claim {

@@ -13,6 +13,7 @@
 
 mod config;
 mod error;
+mod loans;
 mod peers;
 pub mod subject;
 mod transport;

@@ -25,6 +25,7 @@ use wasm_core::{
 
 use crate::config::{Auth, ClusterConfig};
 use crate::error::{Error, Result};
+use crate::loans::Loans;
 use crate::peers::{self, Peers};
 use crate::subject::Subjects;
 use crate::wire::{self, Kind};
@@ -65,6 +66,8 @@ struct Inner {
     /// The host that last acknowledged a message for each remote target: when that host is
     /// lost, requests pending to these targets are answered even if no heartbeat listed them.
     acked_by: Mutex<HashMap<ComponentId, String>>,
+    /// Slots held in local mailboxes for other hosts' broadcasts.
+    loans: Loans,
     /// Sender ids of other hosts checked against their owner (see `check_sender`).
     senders: Mutex<HashMap<ComponentId, String>>,
     /// The inbound task of each local component's subject.
@@ -150,6 +153,7 @@ impl NatsTransport {
             peers: Peers::default(),
             acked_by: Mutex::new(HashMap::new()),
             senders: Mutex::new(HashMap::new()),
+            loans: Loans::default(),
             inbound: Mutex::new(HashMap::new()),
             outbox,
             tasks: Mutex::new(Vec::new()),
@@ -326,6 +330,19 @@ impl Inner {
         wire::read_ack(headers, &to)
     }
 
+    /// Gives back one held slot in each target's mailbox (a broadcast that will not be sent).
+    async fn give_back(self: &Arc<Self>, targets: &[ComponentId]) {
+        for to in targets {
+            if let Err(e) = self
+                .clone()
+                .send_acked(Kind::Release, to.clone(), slot_message(), None)
+                .await
+            {
+                tracing::warn!(component = %to, error = %e, "a held slot was not given back; it is freed when this host leaves");
+            }
+        }
+    }
+
     /// Serves one local component's subject until it is unregistered.
     async fn serve(self: Arc<Self>, id: ComponentId, mut subscriber: async_nats::Subscriber) {
         while let Some(message) = subscriber.next().await {
@@ -367,7 +384,8 @@ impl Inner {
         }
     }
 
-    /// Pushes a checked inbound message into the local mailbox of `to`.
+    /// Pushes a checked inbound message into the local mailbox of `to` (or, for a
+    /// `reserve`, holds a slot there; for a `credited`, uses one).
     fn deliver_inbound(
         &self,
         to: &ComponentId,
@@ -376,6 +394,18 @@ impl Inner {
         let Some(router) = self.router() else {
             return Err(MessagingError::TargetNotFound(to.clone()));
         };
+        match inbound.kind {
+            Kind::Reserve => return self.loans.lend(router, &inbound.host, to),
+            Kind::Release => {
+                self.loans.give_back(router, &inbound.host, to);
+                return Ok(());
+            }
+            Kind::Credited if self.loans.repay(&inbound.host, to) => {
+                router.deliver_reserved_from_remote(to, inbound.message);
+                return Ok(());
+            }
+            _ => {}
+        }
         let reply = match (inbound.kind, inbound.correlation) {
             (Kind::Request, Some(correlation)) => {
                 let reply = NatsReply {
@@ -528,11 +558,21 @@ impl Inner {
             !gone
         });
         self.senders.lock().retain(|_, by| by != host);
+        self.loans.forgive_host(self.router.get(), host);
         if let Some(router) = self.router() {
             let callback = ErrorCallback::TargetFailed(format!("host {host} is gone: {reason}"));
             router.fail_requests_where(|target| ids.contains(target), &callback);
             router.host_down(host, reason);
         }
+    }
+}
+
+/// The message of a `reserve` or `release`: no payload, the embedder as sender.
+fn slot_message() -> ComponentMessage {
+    ComponentMessage {
+        sender: ComponentId::host(),
+        payload: Vec::new(),
+        metadata: wasm_core::MessageMetadata::default(),
     }
 }
 
@@ -593,17 +633,46 @@ impl RemoteTransport for NatsTransport {
         )))
     }
 
-    fn broadcast(
-        &self,
-        _from: &ComponentId,
-        targets: &[ComponentId],
-        _message: ComponentMessage,
-    ) -> Routed<()> {
-        Routed::Done(Err(MessagingError::DeliveryFailed(format!(
-            "broadcast to components on other hosts is not supported yet ({} targets, cluster `{}`)",
-            targets.len(),
-            self.inner.config.name
-        ))))
+    fn reserve(&self, targets: &[ComponentId]) -> Routed<()> {
+        let inner = self.inner.clone();
+        let targets = targets.to_vec();
+        Routed::Later(Box::pin(async move {
+            for (i, to) in targets.iter().enumerate() {
+                let held = inner
+                    .clone()
+                    .send_acked(Kind::Reserve, to.clone(), slot_message(), None)
+                    .await;
+                if let Err(error) = held {
+                    // Nothing is sent: the slots already held are given back.
+                    inner.give_back(&targets[..i]).await;
+                    return Err(error);
+                }
+            }
+            Ok(())
+        }))
+    }
+
+    fn release(&self, targets: &[ComponentId]) -> Routed<()> {
+        let inner = self.inner.clone();
+        let targets = targets.to_vec();
+        Routed::Later(Box::pin(async move {
+            inner.give_back(&targets).await;
+            Ok(())
+        }))
+    }
+
+    fn send_reserved(&self, targets: &[ComponentId], message: ComponentMessage) -> Routed<()> {
+        let inner = self.inner.clone();
+        let targets = targets.to_vec();
+        Routed::Later(Box::pin(async move {
+            for to in targets {
+                inner
+                    .clone()
+                    .send_acked(Kind::Credited, to, message.clone(), None)
+                    .await?;
+            }
+            Ok(())
+        }))
     }
 
     fn register(&self, id: &ComponentId) -> Claim {
@@ -653,6 +722,7 @@ impl RemoteTransport for NatsTransport {
         if let Some(task) = self.inner.inbound.lock().remove(id) {
             task.abort();
         }
+        self.inner.loans.forget_component(id);
     }
 
     fn components(&self) -> Vec<ComponentId> {

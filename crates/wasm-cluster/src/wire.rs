@@ -10,7 +10,8 @@ use wasm_core::{
     MessageMetadata, MessagingError, Timestamp,
 };
 
-/// `send` or `request`, or `probe` (is this id running anywhere?).
+/// `send`, `request`, `reserve` (hold a slot, send nothing), `credited` (a send into a held
+/// slot), `release` (give a held slot back) or `probe` (is this id running anywhere?).
 pub(crate) const KIND: &str = "Airssys-Kind";
 /// The sender's id, set by the sending host.
 pub(crate) const FROM: &str = "Airssys-From";
@@ -32,6 +33,9 @@ pub(crate) const RUNNING: &str = "running";
 pub(crate) enum Kind {
     Send,
     Request,
+    Credited,
+    Reserve,
+    Release,
     Probe,
 }
 
@@ -40,6 +44,9 @@ impl Kind {
         match self {
             Self::Send => "send",
             Self::Request => "request",
+            Self::Credited => "credited",
+            Self::Reserve => "reserve",
+            Self::Release => "release",
             Self::Probe => "probe",
         }
     }
@@ -90,6 +97,9 @@ pub(crate) fn read_inbound(headers: Option<&HeaderMap>, payload: &[u8]) -> Resul
         Some("send") => Kind::Send,
         Some("request") => Kind::Request,
         Some("probe") => Kind::Probe,
+        Some("credited") => Kind::Credited,
+        Some("reserve") => Kind::Reserve,
+        Some("release") => Kind::Release,
         other => return Err(format!("header {KIND} is {other:?}")),
     };
     let host = header(headers, HOST)

@@ -160,13 +160,23 @@ async fn send_request_and_callbacks_cross_hosts_and_no_responders_is_immediate()
         "{host:?}"
     );
     assert_eq!(a.system.stats().pending_requests, 0);
-    // Each host's directory sees the whole cluster once heartbeats have gone round.
-    let listed = poll(&a, "a/req/1", "count", |_| {
-        a.transport.peers() == ["host-b"]
-    })
-    .await;
-    assert_eq!(listed, "1");
-    assert!(a.transport.peers() == ["host-b"]);
+    // The directory sees the whole cluster once heartbeats have gone round, and only what
+    // the `discover` grant names.
+    a.system
+        .start_component(
+            spec("logger", "a/log/1").with_grants(Grants::default().with_discover("b/**")),
+        )
+        .await
+        .unwrap();
+    let listed = poll(&a, "a/log/1", "list", |l| l == "b/count/1,b/echo/1").await;
+    assert_eq!(listed, "b/count/1,b/echo/1");
+    assert_eq!(
+        a.ask("a/log/1", "info b/echo/1").await,
+        "echo 0.1.0 unknown"
+    );
+    let hidden = a.ask("a/log/1", "info a/req/1").await;
+    assert!(hidden.contains("`discover` is not granted"), "{hidden}");
+    assert_eq!(a.transport.peers(), ["host-b"]);
     b.stop().await;
     a.stop().await;
 }
@@ -575,6 +585,83 @@ async fn hosts_on_different_servers_of_a_nats_cluster_form_one_system() {
         "{second:?}"
     );
     c.stop().await;
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_across_hosts_reaches_every_target_or_none() {
+    let server = NatsServer::start(&[]);
+    let a = node(&server.url(), "host-a").await;
+    let b = node(&server.url(), "host-b").await;
+    let grants = Grants {
+        messaging: vec![MessagingGrant {
+            actions: vec![MessagingAction::Broadcast],
+            targets: "**".into(),
+        }],
+        ..Grants::default()
+    };
+    a.system
+        .start_component(spec("broadcaster", "a/cast/1").with_grants(grants))
+        .await
+        .unwrap();
+    a.system
+        .start_component(spec("counter", "a/count/1"))
+        .await
+        .unwrap();
+    // One slot: a slot held and not given back would refuse every later message.
+    b.system
+        .start_component(spec("counter", "b/count/1").with_mailbox(1))
+        .await
+        .unwrap();
+    // A far target with a one-slot mailbox, filled while it sleeps, to refuse later.
+    b.system
+        .start_component(spec("sleeper", "b/sleep/1").with_mailbox(1))
+        .await
+        .unwrap();
+    // Every target here and there gets it.
+    assert_eq!(
+        a.ask("a/cast/1", "broadcast a/count/1,b/count/1 inc").await,
+        "ok"
+    );
+    a.system.wait_idle().await;
+    b.system.wait_idle().await;
+    assert_eq!(a.ask("a/count/1", "get").await, "1");
+    assert_eq!(b.ask("b/count/1", "get").await, "1");
+    // A target on another host with no room: nobody gets it, here or there.
+    let sleeper = id("b/sleep/1");
+    a.system
+        .send_anywhere(&sleeper, b"sleep 1500".to_vec())
+        .await
+        .unwrap();
+    while b.system.registry().queued(&sleeper) != Some(0) || b.system.is_idle() {
+        tokio::task::yield_now().await;
+    }
+    a.system
+        .send_anywhere(&sleeper, b"fill".to_vec())
+        .await
+        .unwrap();
+    let refused = a
+        .ask("a/cast/1", "broadcast a/count/1,b/count/1,b/sleep/1 inc")
+        .await;
+    assert!(refused.starts_with("err: QueueFull"), "{refused}");
+    // The slot held in the far counter's one-slot mailbox was given back: a target that no
+    // host runs is what refuses the next one (not the counter's held slot), nothing sent.
+    let none = a
+        .ask("a/cast/1", "broadcast b/count/1,nowhere/x/1 inc")
+        .await;
+    assert!(none.starts_with("err: TargetNotFound"), "{none}");
+    a.system.wait_idle().await;
+    b.system.wait_idle().await;
+    assert_eq!(a.ask("a/count/1", "get").await, "1");
+    assert_eq!(b.ask("b/count/1", "get").await, "1");
+    // And the counter takes a message again.
+    a.system
+        .send_anywhere(&id("b/count/1"), b"inc".to_vec())
+        .await
+        .unwrap();
+    b.system.wait_idle().await;
+    assert_eq!(b.ask("b/count/1", "get").await, "2");
     b.stop().await;
     a.stop().await;
 }
