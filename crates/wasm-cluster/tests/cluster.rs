@@ -665,3 +665,138 @@ async fn a_broadcast_across_hosts_reaches_every_target_or_none() {
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_error_reply_and_target_stopped_across_hosts() {
+    let server = NatsServer::start(&[]);
+    let a = node(&server.url(), "host-a").await;
+    let b = node(&server.url(), "host-b").await;
+    a.system
+        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
+        .await
+        .unwrap();
+    b.system
+        .start_component(spec("sleeper", "b/sleep/1"))
+        .await
+        .unwrap();
+    b.system
+        .start_component(spec("sequencer", "b/seq/1"))
+        .await
+        .unwrap();
+    // A cancelled request gets no callback; its answer is a late reply on the requester's host.
+    let corr = a.ask("a/req/1", "request b/sleep/1 5000 sleep 300").await;
+    assert_eq!(a.ask("a/req/1", &format!("cancel {corr}")).await, "ok");
+    b.system.wait_idle().await;
+    while a.system.router().late_replies() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(a.ask("a/req/1", "count").await, "0");
+    // An error returned by the far component is an error-reply callback with its reason.
+    let refused = a
+        .ask("a/req/1", "request b/seq/1 5000 refuse no stock")
+        .await;
+    let callback = poll(&a, "a/req/1", "callbacks", |c| !c.is_empty()).await;
+    assert_eq!(
+        callback,
+        format!("{refused}\tapplication/vnd.airssys.error\terror-reply: runtime error: no stock")
+    );
+    // A request queued behind a long call when its target is stopped: target-stopped.
+    let busy = a.ask("a/req/1", "request b/sleep/1 60000 sleep 1000").await;
+    let queued = a.ask("a/req/1", "request b/sleep/1 60000 second").await;
+    while b.system.registry().queued(&id("b/sleep/1")) != Some(1) {
+        tokio::task::yield_now().await;
+    }
+    b.system.stop_component(&id("b/sleep/1")).await.unwrap();
+    let all = poll(&a, "a/req/1", "count", |c| c == "3").await;
+    assert_eq!(all, "3");
+    let lines = a.ask("a/req/1", "callbacks").await;
+    assert!(
+        lines
+            .lines()
+            .any(|l| l == format!("{queued}\tapplication/vnd.airssys.error\ttarget-stopped")),
+        "{lines}"
+    );
+    // The call in hand finished before the stop took effect: its reply came.
+    assert!(
+        lines.lines().any(|l| l == format!("{busy}\t-\tslept 1000")),
+        "{lines}"
+    );
+    a.system.wait_idle().await;
+    assert_eq!(a.system.stats().pending_requests, 0);
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_comes_back_is_reachable_again() {
+    let server = NatsServer::start(&["--user", "edge", "--pass", "p4ss"]);
+    let mut config = ClusterConfig::new(server.url(), "host-a", "test");
+    config.heartbeat = Duration::from_millis(100);
+    config.auth = Auth::UserPassword {
+        user: "edge".into(),
+        password: "p4ss".into(),
+    };
+    let a = node_with(config.clone()).await;
+    let b_config = ClusterConfig {
+        host: "host-b".into(),
+        ..config.clone()
+    };
+    let mut events = a.system.events();
+    let b = node_with(b_config.clone()).await;
+    b.system
+        .start_component(spec("echo", "b/echo/1"))
+        .await
+        .unwrap();
+    assert_eq!(a.ask("b/echo/1", "first").await, "first");
+    b.stop().await;
+    let gone = a
+        .system
+        .request(
+            &id("b/echo/1"),
+            b"while away".to_vec(),
+            Duration::from_secs(2),
+        )
+        .await;
+    assert!(
+        matches!(
+            &gone,
+            Err(Error::Delivery {
+                source: MessagingError::TargetNotFound(_),
+                ..
+            })
+        ),
+        "{gone:?}"
+    );
+    // The same host starts again with the same component: reachable again, announced again.
+    let b = node_with(b_config).await;
+    b.system
+        .start_component(spec("echo", "b/echo/1"))
+        .await
+        .unwrap();
+    assert_eq!(a.ask("b/echo/1", "back").await, "back");
+    let mut ups = 0;
+    let mut downs = 0;
+    while ups < 2 {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+            Ok(Ok(SystemEvent::HostUp { host })) if host == "host-b" => ups += 1,
+            Ok(Ok(SystemEvent::HostDown { host, .. })) if host == "host-b" => downs += 1,
+            Ok(_) => {}
+            Err(_) => panic!("host-b was announced {ups} times"),
+        }
+    }
+    assert_eq!(downs, 1);
+    // The wrong password is refused, naming the server.
+    let mut wrong = config;
+    wrong.host = "host-c".into();
+    wrong.auth = Auth::UserPassword {
+        user: "edge".into(),
+        password: "nope".into(),
+    };
+    let refused = NatsTransport::connect(wrong)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(refused.is_some_and(|e| e.contains(&server.url())));
+    b.stop().await;
+    a.stop().await;
+}
