@@ -9,8 +9,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-#[allow(unused_imports)] // named in the docs
-use wasm_core::MessagingError;
 use wasm_core::{ComponentId, ComponentInfo, ComponentMessage, Routed};
 
 use crate::correlation::Outcome;
@@ -36,8 +34,8 @@ pub trait RemoteTransport: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     ///
-    /// [`MessagingError::TargetNotFound`] if no host runs `to`, [`MessagingError::QueueFull`]
-    /// if its mailbox is full, [`MessagingError::DeliveryFailed`] if the other host cannot be
+    /// [`wasm_core::MessagingError::TargetNotFound`] if no host runs `to`, [`wasm_core::MessagingError::QueueFull`]
+    /// if its mailbox is full, [`wasm_core::MessagingError::DeliveryFailed`] if the other host cannot be
     /// reached; nothing was queued then.
     fn send(&self, to: &ComponentId, message: ComponentMessage) -> Routed<()>;
 
@@ -70,7 +68,7 @@ pub trait RemoteTransport: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     ///
-    /// [`MessagingError::DeliveryFailed`] if the NATS server cannot be reached.
+    /// [`wasm_core::MessagingError::DeliveryFailed`] if the NATS server cannot be reached.
     fn send_reserved(&self, targets: &[ComponentId], message: ComponentMessage) -> Routed<()>;
 
     /// A component is being registered on this host: claim its id in the cluster and start

@@ -7,9 +7,12 @@
 //! `queue-full` as inside one host. A request's answer is one NATS message to the requesting
 //! host's answer subject. Heartbeats carry each host's component list.
 
+mod inbound;
+mod membership;
+
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, HeaderMap, Message, Request, RequestErrorKind};
 use bytes::Bytes;
@@ -17,16 +20,13 @@ use futures_util::StreamExt;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use wasm_actor::{Claim, Outcome, RemoteReply, RemoteTransport, Router};
-use wasm_core::{
-    ComponentId, ComponentInfo, ComponentMessage, CorrelationId, ErrorCallback, MessagingError,
-    Routed,
-};
+use wasm_actor::{Claim, RemoteTransport, Router};
+use wasm_core::{ComponentId, ComponentInfo, ComponentMessage, MessagingError, Routed};
 
 use crate::config::{Auth, ClusterConfig};
 use crate::error::{Error, Result};
 use crate::loans::Loans;
-use crate::peers::{self, Peers};
+use crate::peers::Peers;
 use crate::subject::Subjects;
 use crate::wire::{self, Kind};
 
@@ -343,112 +343,6 @@ impl Inner {
         }
     }
 
-    /// Serves one local component's subject until it is unregistered.
-    async fn serve(self: Arc<Self>, id: ComponentId, mut subscriber: async_nats::Subscriber) {
-        while let Some(message) = subscriber.next().await {
-            self.on_message(&id, message).await;
-        }
-    }
-
-    async fn on_message(&self, to: &ComponentId, message: Message) {
-        let Some(reply_to) = message.reply.clone() else {
-            tracing::warn!(component = %to, "a message with no reply subject dropped: every cluster message is acknowledged");
-            return;
-        };
-        let result = match wire::read_inbound(message.headers.as_ref(), &message.payload) {
-            Err(detail) => {
-                tracing::warn!(component = %to, %detail, "a malformed cluster message refused");
-                wire::ack_value(&Err(MessagingError::InvalidMessage(detail)))
-            }
-            Ok(inbound) if inbound.kind == Kind::Probe => wire::RUNNING.to_owned(),
-            Ok(inbound) => {
-                let delivered = match self.check_sender(&inbound).await {
-                    Ok(()) => self.deliver_inbound(to, inbound),
-                    Err(refusal) => {
-                        tracing::warn!(component = %to, %refusal, "a cluster message refused");
-                        Err(MessagingError::InvalidMessage(refusal))
-                    }
-                };
-                wire::ack_value(&delivered)
-            }
-        };
-        let mut headers = HeaderMap::new();
-        headers.insert(wire::HOST, self.config.host.as_str());
-        headers.insert(wire::RESULT, result.as_str());
-        if let Err(e) = self
-            .client
-            .publish_with_headers(reply_to, headers, Bytes::new())
-            .await
-        {
-            tracing::warn!(component = %to, error = %e, "cannot acknowledge a cluster message");
-        }
-    }
-
-    /// Pushes a checked inbound message into the local mailbox of `to` (or, for a
-    /// `reserve`, holds a slot there; for a `credited`, uses one).
-    fn deliver_inbound(
-        &self,
-        to: &ComponentId,
-        inbound: wire::Inbound,
-    ) -> std::result::Result<(), MessagingError> {
-        let Some(router) = self.router() else {
-            return Err(MessagingError::TargetNotFound(to.clone()));
-        };
-        match inbound.kind {
-            Kind::Reserve => return self.loans.lend(router, &inbound.host, to),
-            Kind::Release => {
-                self.loans.give_back(router, &inbound.host, to);
-                return Ok(());
-            }
-            Kind::Credited if self.loans.repay(&inbound.host, to) => {
-                router.deliver_reserved_from_remote(to, inbound.message);
-                return Ok(());
-            }
-            _ => {}
-        }
-        let reply = match (inbound.kind, inbound.correlation) {
-            (Kind::Request, Some(correlation)) => {
-                let reply = NatsReply {
-                    subject: self.subjects.answers_of(&inbound.host),
-                    correlation,
-                    outbox: self.outbox.clone(),
-                };
-                Some((Box::new(reply) as Box<dyn RemoteReply>, inbound.timeout))
-            }
-            _ => None,
-        };
-        router.deliver_from_remote(to, inbound.message, reply)
-    }
-
-    /// A host may speak only for its own components (and for its embedder, whose id is the
-    /// same on every host): the sender id must be one its heartbeats list, or one whose
-    /// subject that host answers a probe for. Verified pairs are kept until the host is lost.
-    async fn check_sender(&self, inbound: &wire::Inbound) -> std::result::Result<(), String> {
-        let sender = &inbound.message.sender;
-        let host = &inbound.host;
-        if sender == &ComponentId::host() {
-            return Ok(());
-        }
-        if self.senders.lock().get(sender) == Some(host)
-            || self.peers.owner(sender).as_ref() == Some(host)
-        {
-            return Ok(());
-        }
-        // Not known for that host (a heartbeat may be a beat behind): ask the subject.
-        match self.owner_of(sender).await? {
-            Some(owner) if &owner == host => {
-                self.senders.lock().insert(sender.clone(), owner);
-                Ok(())
-            }
-            Some(owner) => Err(format!(
-                "host `{host}` sent a message as {sender}, which runs on host `{owner}`"
-            )),
-            None => Err(format!(
-                "host `{host}` sent a message as {sender}, which no host runs"
-            )),
-        }
-    }
-
     async fn publish_outbox(self: Arc<Self>, mut outgoing: mpsc::UnboundedReceiver<Outgoing>) {
         while let Some(out) = outgoing.recv().await {
             if let Err(e) = self
@@ -473,98 +367,6 @@ impl Inner {
             }
         }
     }
-
-    async fn read_heartbeats(self: Arc<Self>, mut heartbeats: async_nats::Subscriber) {
-        while let Some(message) = heartbeats.next().await {
-            let headers = message.headers.as_ref();
-            let Some(host) = headers
-                .and_then(|h| h.get(wire::HOST))
-                .map(|h| h.to_string())
-            else {
-                tracing::warn!(subject = %message.subject, "a heartbeat without its host dropped");
-                continue;
-            };
-            if host == self.config.host {
-                continue;
-            }
-            if headers.and_then(|h| h.get(BYE)).is_some() {
-                let listed = self.peers.remove(&host).unwrap_or_default();
-                self.lost(&host, &listed, "it left the cluster");
-                continue;
-            }
-            let (components, bad) = peers::decode(&message.payload);
-            if bad > 0 {
-                tracing::warn!(%host, bad, "heartbeat lines without a valid component id skipped");
-            }
-            if self.peers.heard(&host, components, Instant::now()) {
-                tracing::info!(%host, cluster = %self.config.name, "host joined");
-                if let Some(router) = self.router() {
-                    router.host_up(&host);
-                }
-            }
-        }
-    }
-
-    /// Publishes this host's heartbeat every period and takes peers silent for three
-    /// periods as gone.
-    async fn beat(self: Arc<Self>) {
-        let period = self.config.heartbeat;
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let subject = self.subjects.heartbeat(&self.config.host);
-        loop {
-            ticks.tick().await;
-            let components = self
-                .router
-                .get()
-                .map(Router::local_components)
-                .unwrap_or_default();
-            let mut headers = HeaderMap::new();
-            headers.insert(wire::HOST, self.config.host.as_str());
-            if let Err(e) = self
-                .client
-                .publish_with_headers(
-                    subject.clone(),
-                    headers,
-                    Bytes::from(peers::encode(&components)),
-                )
-                .await
-            {
-                tracing::warn!(host = %self.config.host, error = %e, "cannot publish the heartbeat");
-            }
-            let silent_since = Instant::now().checked_sub(period.saturating_mul(3));
-            if let Some(deadline) = silent_since {
-                for (host, ids) in self.peers.expire(deadline) {
-                    let reason = format!(
-                        "no heartbeat for {} ms",
-                        period.saturating_mul(3).as_millis()
-                    );
-                    self.lost(&host, &ids, &reason);
-                }
-            }
-        }
-    }
-
-    /// A peer is gone: every request pending to its components (those its heartbeats listed
-    /// and those it acknowledged messages for) gets its error callback now.
-    fn lost(&self, host: &str, listed: &[ComponentId], reason: &str) {
-        tracing::warn!(%host, %reason, "host gone");
-        let mut ids = listed.to_vec();
-        self.acked_by.lock().retain(|id, by| {
-            let gone = by == host;
-            if gone {
-                ids.push(id.clone());
-            }
-            !gone
-        });
-        self.senders.lock().retain(|_, by| by != host);
-        self.loans.forgive_host(self.router.get(), host);
-        if let Some(router) = self.router() {
-            let callback = ErrorCallback::TargetFailed(format!("host {host} is gone: {reason}"));
-            router.fail_requests_where(|target| ids.contains(target), &callback);
-            router.host_down(host, reason);
-        }
-    }
 }
 
 /// The message of a `reserve` or `release`: no payload, the embedder as sender.
@@ -573,31 +375,6 @@ fn slot_message() -> ComponentMessage {
         sender: ComponentId::host(),
         payload: Vec::new(),
         metadata: wasm_core::MessageMetadata::default(),
-    }
-}
-
-/// Where the answer to a request from another host goes: that host's answer subject.
-#[derive(Debug)]
-struct NatsReply {
-    subject: String,
-    correlation: CorrelationId,
-    outbox: mpsc::UnboundedSender<Outgoing>,
-}
-
-impl RemoteReply for NatsReply {
-    fn answer(self: Box<Self>, outcome: Outcome) {
-        let (payload, error) = match outcome {
-            Ok(payload) => (payload, false),
-            Err(reason) => (reason.to_payload(), true),
-        };
-        let out = Outgoing {
-            subject: self.subject,
-            headers: wire::answer_headers(&self.correlation, error),
-            payload: Bytes::from(payload),
-        };
-        if self.outbox.send(out).is_err() {
-            tracing::warn!(correlation = %self.correlation, "the cluster transport is closed; an answer is lost");
-        }
     }
 }
 
