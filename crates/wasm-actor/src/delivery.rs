@@ -266,13 +266,19 @@ impl Delivery {
     /// Queues a message from another host into a slot held for it. One that cannot be
     /// queued (the target stopped meanwhile) is reported as a dead letter: nobody waits for
     /// an acknowledgement of it.
-    pub(crate) fn deliver_reserved_inbound(&self, to: &ComponentId, message: ComponentMessage) {
+    pub(crate) fn deliver_reserved_inbound(
+        &self,
+        to: &ComponentId,
+        message: ComponentMessage,
+        held: bool,
+    ) {
         let envelope = Envelope::Message {
             message,
             request: None,
         };
         let refused = match self.registry.get(to) {
-            Some(slot) => slot.mailbox.push_reserved(envelope).err().map(|b| *b),
+            Some(slot) if held => slot.mailbox.push_reserved(envelope).err().map(|b| *b),
+            Some(slot) => slot.mailbox.try_push(envelope).err().map(|b| *b),
             None => Some((Refused::Closed, envelope)),
         };
         if let Some((why, Envelope::Message { message, .. } | Envelope::Callback(message))) =
@@ -280,7 +286,7 @@ impl Delivery {
         {
             let reason = match why {
                 Refused::Full => {
-                    format!("{to}: a message sent on credit found no held slot and a full mailbox")
+                    format!("{to}: a message sent without acknowledgement found its mailbox full")
                 }
                 Refused::Closed => format!("{to} is not running on this host any more"),
             };
@@ -493,6 +499,19 @@ impl Delivery {
             }
         }
         drop(_work);
+    }
+
+    /// Messages another host sent to `to` and says it sent, that never arrived (the NATS
+    /// connection dropped under them): each is reported as a dead letter.
+    pub(crate) fn lost_in_transit(&self, to: &ComponentId, host: &str, count: u64) {
+        for _ in 0..count {
+            self.dead_letter(
+                to,
+                &ComponentId::host(),
+                Vec::new(),
+                format!("a message host `{host}` sent to {to} was lost in transit"),
+            );
+        }
     }
 
     /// Replies that arrived after their request timed out or was cancelled.

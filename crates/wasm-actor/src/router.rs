@@ -96,10 +96,22 @@ impl Router {
         self.delivery.release_inbound(to, n);
     }
 
-    /// Queues a message another host sent on credit into a slot held for it. Nobody waits
-    /// for an acknowledgement: one that cannot be queued is reported as a dead letter.
-    pub fn deliver_reserved_from_remote(&self, to: &ComponentId, message: ComponentMessage) {
-        self.delivery.deliver_reserved_inbound(to, message);
+    /// Queues a message another host sent without waiting for an acknowledgement: into a
+    /// slot held for it when `held` (it cannot be refused for capacity), else as an ordinary
+    /// push. One that cannot be queued is reported as a dead letter.
+    pub fn deliver_reserved_from_remote(
+        &self,
+        to: &ComponentId,
+        message: ComponentMessage,
+        held: bool,
+    ) {
+        self.delivery.deliver_reserved_inbound(to, message, held);
+    }
+
+    /// Reports `count` messages that host `host` sent to `to` and that never arrived, each as
+    /// a dead letter (nothing is lost silently).
+    pub fn lost_in_transit(&self, to: &ComponentId, host: &str, count: u64) {
+        self.delivery.lost_in_transit(to, host, count);
     }
 
     /// The answer from another host to request `id`, made by a component (or the embedder) of

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod credit;
 mod error;
 mod loans;
 mod peers;

@@ -65,6 +65,12 @@ impl Subjects {
         format!("{}.hb.{}", self.root, escape(host))
     }
 
+    /// A subject nobody serves: a request to it comes back ("no responders") only once the
+    /// server has taken everything this connection sent before it.
+    pub(crate) fn sync(&self, host: &str) -> String {
+        format!("{}.sync.{}", self.root, escape(host))
+    }
+
     /// Every host's heartbeats.
     pub(crate) fn heartbeats(&self) -> String {
         format!("{}.hb.*", self.root)

@@ -10,8 +10,9 @@ use wasm_core::{
     MessageMetadata, MessagingError, Timestamp,
 };
 
-/// `send`, `request`, `reserve` (hold a slot, send nothing), `credited` (a send into a held
-/// slot), `release` (give a held slot back) or `probe` (is this id running anywhere?).
+/// `send`, `request`, `credited` (a send on the sender's credit, not acknowledged), `reserve`
+/// (hold a slot, send nothing), `reserved` (a send into a held slot), `release` (give a held
+/// slot back) or `probe` (is this id running anywhere?).
 pub(crate) const KIND: &str = "Airssys-Kind";
 /// The sender's id, set by the sending host.
 pub(crate) const FROM: &str = "Airssys-From";
@@ -27,6 +28,11 @@ pub(crate) const CONTENT_TYPE: &str = "Content-Type";
 pub(crate) const RESULT: &str = "Airssys-Result";
 /// The acknowledgement of a probe: this host serves the id.
 pub(crate) const RUNNING: &str = "running";
+/// On the acknowledgement of a send: how many messages the sender may now send to the target
+/// without waiting (slots the target's host holds for them).
+pub(crate) const CREDIT: &str = "Airssys-Credit";
+/// On an acknowledged send: how many messages the sender sent on its last credit.
+pub(crate) const SPENT: &str = "Airssys-Spent";
 
 /// What an inbound message on a component's subject asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +41,7 @@ pub(crate) enum Kind {
     Request,
     Credited,
     Reserve,
+    Reserved,
     Release,
     Probe,
 }
@@ -46,6 +53,7 @@ impl Kind {
             Self::Request => "request",
             Self::Credited => "credited",
             Self::Reserve => "reserve",
+            Self::Reserved => "reserved",
             Self::Release => "release",
             Self::Probe => "probe",
         }
@@ -84,6 +92,8 @@ pub(crate) struct Inbound {
     pub(crate) message: ComponentMessage,
     pub(crate) correlation: Option<CorrelationId>,
     pub(crate) timeout: Duration,
+    /// On an acknowledged send: how many messages went out on the sender's last credit.
+    pub(crate) spent: Option<u64>,
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -99,6 +109,7 @@ pub(crate) fn read_inbound(headers: Option<&HeaderMap>, payload: &[u8]) -> Resul
         Some("probe") => Kind::Probe,
         Some("credited") => Kind::Credited,
         Some("reserve") => Kind::Reserve,
+        Some("reserved") => Kind::Reserved,
         Some("release") => Kind::Release,
         other => return Err(format!("header {KIND} is {other:?}")),
     };
@@ -130,12 +141,20 @@ pub(crate) fn read_inbound(headers: Option<&HeaderMap>, payload: &[u8]) -> Resul
             content_type: header(headers, CONTENT_TYPE).map(str::to_owned),
         },
     };
+    let spent = match header(headers, SPENT) {
+        Some(n) => Some(
+            n.parse()
+                .map_err(|_| format!("header {SPENT} is not a number: {n}"))?,
+        ),
+        None => None,
+    };
     Ok(Inbound {
         kind,
         host,
         message,
         correlation,
         timeout,
+        spent,
     })
 }
 

@@ -132,12 +132,12 @@ async fn send_request_and_callbacks_cross_hosts_and_no_responders_is_immediate()
     assert!(corr.starts_with("req-"), "{corr}");
     let callbacks = poll(&a, "a/req/1", "callbacks", |c| !c.is_empty()).await;
     assert_eq!(callbacks, format!("{corr}\t-\thello"));
-    // A send from A is queued on B before it returns ok.
+    // Sends from A: the first is acknowledged once queued on B, the next go on the credit
+    // that acknowledgement gave (slots held on B), and all arrive.
     for _ in 0..3 {
         assert_eq!(a.ask("a/req/1", "send b/count/1 inc").await, "ok");
     }
-    b.system.wait_idle().await;
-    assert_eq!(b.ask("b/count/1", "get").await, "3");
+    assert_eq!(poll(&b, "b/count/1", "get", |c| c == "3").await, "3");
     // An id no host runs is target-not-found at once (NATS no-responders), not a timeout.
     let started = std::time::Instant::now();
     let none = a.ask("a/req/1", "request nowhere/x/1 60000 q").await;
@@ -276,6 +276,14 @@ async fn a_full_remote_mailbox_is_queue_full_and_an_ok_send_was_queued() {
         .send_anywhere(&target, b"second".to_vec())
         .await
         .unwrap();
+    // Sent on the credit the first send's acknowledgement gave, or acknowledged: either way
+    // it has its slot, and it arrives.
+    for _ in 0..1_000 {
+        if b.system.registry().queued(&target) == Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(b.system.registry().queued(&target), Some(1));
     let third = a.system.send_anywhere(&target, b"third".to_vec()).await;
     assert!(
@@ -514,13 +522,17 @@ async fn a_hundred_thousand_messages_arrive_in_order_exactly_once() {
             Err(other) => panic!("message {n}: {other}"),
         }
     }
-    b.system.wait_idle().await;
+    // The last ones may still be on their way (sent on credit): wait for the count.
+    let expected = format!("received={MESSAGES} out-of-order=0 senders=1");
+    let report = poll(&b, "b/seq/1", "report", |r| {
+        r.starts_with(&format!("received={MESSAGES} "))
+    })
+    .await;
     assert_eq!(
-        b.ask("b/seq/1", "report").await,
-        format!("received={MESSAGES} out-of-order=0 senders=1"),
+        report, expected,
         "({refused} sends refused as queue-full and repeated)"
     );
-    assert_eq!(b.system.stats().messages_handled, MESSAGES + 1);
+    b.system.wait_idle().await;
     assert_eq!(b.system.stats().dead_letters, 0);
     b.stop().await;
     a.stop().await;
@@ -571,9 +583,8 @@ async fn hosts_on_different_servers_of_a_nats_cluster_form_one_system() {
     for n in 1..=200 {
         assert_eq!(a.ask("a/req/1", &format!("send c/seq/1 {n}")).await, "ok");
     }
-    c.system.wait_idle().await;
     // The sequencer also got the "hello" probes of `until_reachable`, which are not numbers.
-    let report = c.ask("c/seq/1", "report").await;
+    let report = poll(&c, "c/seq/1", "report", |r| r.starts_with("received=200 ")).await;
     assert!(
         report.starts_with("received=200 out-of-order=0 senders=1"),
         "{report}"
@@ -799,4 +810,78 @@ async fn a_host_that_comes_back_is_reachable_again() {
     assert!(refused.is_some_and(|e| e.contains(&server.url())));
     b.stop().await;
     a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sent_on_credit_that_never_arrive_are_reported_as_dead_letters() {
+    let server = NatsServer::start(&[]);
+    let b = node(&server.url(), "host-b").await;
+    b.system
+        .start_component(spec("counter", "b/count/1"))
+        .await
+        .unwrap();
+    let mut events = b.system.events();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let send = |spent: Option<&str>| {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Airssys-Kind", "send");
+        headers.insert("Airssys-Host", "host-x");
+        headers.insert("Airssys-From", "host/embedder/0");
+        if let Some(spent) = spent {
+            headers.insert("Airssys-Spent", spent);
+        }
+        let client = client.clone();
+        async move {
+            let ack = client
+                .request_with_headers("airssys.test.c.b.count.1", headers, "inc".into())
+                .await
+                .unwrap();
+            let header = |name: &str| {
+                ack.headers
+                    .as_ref()
+                    .and_then(|h| h.get(name))
+                    .map(|v| v.to_string())
+            };
+            (header("Airssys-Result"), header("Airssys-Credit"))
+        }
+    };
+    // An acknowledged send is queued and comes with credit.
+    let (result, credit) = send(None).await;
+    assert_eq!(result.as_deref(), Some("ok"));
+    let credit: usize = credit.unwrap().parse().unwrap();
+    assert!(credit > 2, "{credit}");
+    // Two messages go on that credit and arrive.
+    for _ in 0..2 {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Airssys-Kind", "credited");
+        headers.insert("Airssys-Host", "host-x");
+        headers.insert("Airssys-From", "host/embedder/0");
+        client
+            .publish_with_headers("airssys.test.c.b.count.1", headers, "inc".into())
+            .await
+            .unwrap();
+    }
+    assert_eq!(poll(&b, "b/count/1", "get", |c| c == "3").await, "3");
+    // The next acknowledged send says five went out on that credit: three never arrived, and
+    // each is reported as a dead letter on the target's host.
+    let (result, _) = send(Some("5")).await;
+    assert_eq!(result.as_deref(), Some("ok"));
+    let mut lost = 0;
+    while lost < 3 {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+            Ok(Ok(SystemEvent::DeadLetter { target, reason, .. })) => {
+                assert_eq!(target, id("b/count/1"));
+                assert!(
+                    reason.contains("host `host-x`") && reason.contains("lost in transit"),
+                    "{reason}"
+                );
+                lost += 1;
+            }
+            Ok(_) => {}
+            Err(_) => panic!("{lost} lost messages reported, 3 expected"),
+        }
+    }
+    assert_eq!(poll(&b, "b/count/1", "get", |c| c == "4").await, "4");
+    assert_eq!(b.system.stats().dead_letters, 3);
+    b.stop().await;
 }

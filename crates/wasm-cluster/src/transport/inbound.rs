@@ -28,9 +28,10 @@ impl Inner {
 
     async fn on_message(&self, to: &ComponentId, message: Message) {
         let Some(reply_to) = message.reply.clone() else {
-            tracing::warn!(component = %to, "a message with no reply subject dropped: every cluster message is acknowledged");
+            self.on_unacknowledged(to, message).await;
             return;
         };
+        let mut credit = None;
         let result = match wire::read_inbound(message.headers.as_ref(), &message.payload) {
             Err(detail) => {
                 tracing::warn!(component = %to, %detail, "a malformed cluster message refused");
@@ -39,6 +40,16 @@ impl Inner {
             Ok(inbound) if inbound.kind == Kind::Probe => wire::RUNNING.to_owned(),
             Ok(inbound) => {
                 let delivered = match self.check_sender(&inbound).await {
+                    Ok(()) if inbound.kind == Kind::Send => {
+                        let (host, spent) = (inbound.host.clone(), inbound.spent);
+                        let queued = self.deliver_inbound(to, inbound);
+                        if queued.is_ok()
+                            && let Some(router) = self.router()
+                        {
+                            credit = Some(self.lent.settle_and_lend(router, &host, to, spent));
+                        }
+                        queued
+                    }
                     Ok(()) => self.deliver_inbound(to, inbound),
                     Err(refusal) => {
                         tracing::warn!(component = %to, %refusal, "a cluster message refused");
@@ -51,12 +62,40 @@ impl Inner {
         let mut headers = HeaderMap::new();
         headers.insert(wire::HOST, self.config.host.as_str());
         headers.insert(wire::RESULT, result.as_str());
+        if let Some(credit) = credit {
+            headers.insert(wire::CREDIT, credit.to_string().as_str());
+        }
         if let Err(e) = self
             .client
             .publish_with_headers(reply_to, headers, Bytes::new())
             .await
         {
             tracing::warn!(component = %to, error = %e, "cannot acknowledge a cluster message");
+        }
+    }
+
+    /// A message with no reply subject: only a send on credit comes so. It is checked like any
+    /// other; what cannot be queued is reported, since nobody waits for an answer.
+    async fn on_unacknowledged(&self, to: &ComponentId, message: Message) {
+        match wire::read_inbound(message.headers.as_ref(), &message.payload) {
+            Ok(inbound) if inbound.kind == Kind::Credited => {
+                match self.check_sender(&inbound).await {
+                    Ok(()) => {
+                        if let Err(e) = self.deliver_inbound(to, inbound) {
+                            tracing::warn!(component = %to, error = %e, "a message sent on credit was not queued");
+                        }
+                    }
+                    Err(refusal) => {
+                        tracing::warn!(component = %to, %refusal, "a message sent on credit refused");
+                    }
+                }
+            }
+            Ok(inbound) => {
+                tracing::warn!(component = %to, kind = ?inbound.kind, "a message that must be acknowledged came with no reply subject; dropped");
+            }
+            Err(detail) => {
+                tracing::warn!(component = %to, %detail, "a malformed cluster message dropped");
+            }
         }
     }
 
@@ -76,8 +115,13 @@ impl Inner {
                 self.loans.give_back(router, &inbound.host, to);
                 return Ok(());
             }
-            Kind::Credited if self.loans.repay(&inbound.host, to) => {
-                router.deliver_reserved_from_remote(to, inbound.message);
+            Kind::Reserved if self.loans.repay(&inbound.host, to) => {
+                router.deliver_reserved_from_remote(to, inbound.message, true);
+                return Ok(());
+            }
+            Kind::Credited => {
+                self.lent
+                    .arrived(router, &inbound.host, to, inbound.message);
                 return Ok(());
             }
             _ => {}

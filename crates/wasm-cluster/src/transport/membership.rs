@@ -100,6 +100,8 @@ impl Inner {
         });
         self.senders.lock().retain(|_, by| by != host);
         self.loans.forgive_host(self.router.get(), host);
+        self.lent.forgive_host(self.router.get(), host);
+        self.credits.drop_host(host);
         if let Some(router) = self.router() {
             let callback = ErrorCallback::TargetFailed(format!("host {host} is gone: {reason}"));
             router.fail_requests_where(|target| ids.contains(target), &callback);

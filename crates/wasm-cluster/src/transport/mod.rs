@@ -1,11 +1,13 @@
 //! [`NatsTransport`]: the actor layer's [`RemoteTransport`] over a NATS server.
 //!
 //! Every component of this host has its own subject, so NATS routes a message to the one host
-//! that runs the target and answers "no responders" at once when none does. A send or request
-//! is one NATS request: the target's host queues the message and acknowledges with the
-//! result (`ok`, `queue-full`, `not-found`), so `ok` means queued there and a full mailbox is
-//! `queue-full` as inside one host. A request's answer is one NATS message to the requesting
-//! host's answer subject. Heartbeats carry each host's component list.
+//! that runs the target and answers "no responders" at once when none does. A request, and a
+//! send with no credit, is one NATS request: the target's host queues the message and
+//! acknowledges with the result (`ok`, `queue-full`, `not-found`), so a full mailbox is
+//! `queue-full` as inside one host. The acknowledgement of a send carries credit: slots held
+//! in the target's mailbox, into which the next sends go as one NATS message each, without
+//! waiting (see `credit`). A request's answer is one NATS message to the requesting host's
+//! answer subject. Heartbeats carry each host's component list.
 
 mod inbound;
 mod membership;
@@ -24,6 +26,7 @@ use wasm_actor::{Claim, RemoteTransport, Router};
 use wasm_core::{ComponentId, ComponentInfo, ComponentMessage, MessagingError, Routed};
 
 use crate::config::{Auth, ClusterConfig};
+use crate::credit::{Credits, Lent};
 use crate::error::{Error, Result};
 use crate::loans::Loans;
 use crate::peers::Peers;
@@ -68,6 +71,10 @@ struct Inner {
     acked_by: Mutex<HashMap<ComponentId, String>>,
     /// Slots held in local mailboxes for other hosts' broadcasts.
     loans: Loans,
+    /// Credit this host holds for sends to other hosts' components.
+    credits: Arc<Credits>,
+    /// Credit this host gave other hosts for sends to its components.
+    lent: Lent,
     /// Sender ids of other hosts checked against their owner (see `check_sender`).
     senders: Mutex<HashMap<ComponentId, String>>,
     /// The inbound task of each local component's subject.
@@ -84,7 +91,7 @@ struct Outgoing {
     payload: Bytes,
 }
 
-async fn options(config: &ClusterConfig) -> Result<ConnectOptions> {
+async fn options(config: &ClusterConfig, credits: Arc<Credits>) -> Result<ConnectOptions> {
     let options =
         match &config.auth {
             Auth::None => ConnectOptions::new(),
@@ -101,7 +108,17 @@ async fn options(config: &ClusterConfig) -> Result<ConnectOptions> {
                 })?,
         };
     let tls = config.urls.iter().any(|u| u.starts_with("tls://"));
+    let host = config.host.clone();
     Ok(options
+        .event_callback(move |event| {
+            // Messages sent on credit while the connection drops may be lost: the rest of the
+            // credit is not used, and the next acknowledged send settles the account.
+            if matches!(event, async_nats::Event::Disconnected) {
+                credits.suspend();
+            }
+            tracing::info!(host = %host, %event, "NATS connection");
+            async {}
+        })
         .name(format!("airssys-wasm {} in {}", config.host, config.name))
         .require_tls(tls)
         .connection_timeout(config.ack_timeout))
@@ -118,7 +135,8 @@ impl NatsTransport {
     /// [`Error::Subscribe`].
     pub async fn connect(config: ClusterConfig) -> Result<Self> {
         config.validate()?;
-        let client = options(&config)
+        let credits = Arc::new(Credits::default());
+        let client = options(&config, credits.clone())
             .await?
             .connect(config.urls.as_slice())
             .await
@@ -154,6 +172,8 @@ impl NatsTransport {
             acked_by: Mutex::new(HashMap::new()),
             senders: Mutex::new(HashMap::new()),
             loans: Loans::default(),
+            credits,
+            lent: Lent::default(),
             inbound: Mutex::new(HashMap::new()),
             outbox,
             tasks: Mutex::new(Vec::new()),
@@ -204,8 +224,19 @@ impl NatsTransport {
         for task in inner.tasks.lock().drain(..) {
             task.abort();
         }
-        if let Err(e) = inner.client.flush().await {
-            tracing::warn!(host = %inner.config.host, error = %e, "cannot flush to the NATS server");
+        // A flush only empties the socket; this round trip returns once the server has taken
+        // the unsubscribes too, so no host reaches this one's components after `close`.
+        let sync = Request::new().timeout(Some(inner.config.ack_timeout));
+        match inner
+            .client
+            .send_request(inner.subjects.sync(&inner.config.host), sync)
+            .await
+        {
+            Err(e) if e.kind() == RequestErrorKind::NoResponders => {}
+            Err(e) => {
+                tracing::warn!(host = %inner.config.host, error = %e, "cannot sync with the NATS server");
+            }
+            Ok(_) => {}
         }
     }
 }
@@ -228,7 +259,12 @@ impl Inner {
         message: ComponentMessage,
         timeout: Option<Duration>,
     ) -> std::result::Result<Message, MessagingError> {
-        let headers = wire::message_headers(kind, &self.config.host, &message, timeout);
+        let mut headers = wire::message_headers(kind, &self.config.host, &message, timeout);
+        if kind == Kind::Send
+            && let Some(spent) = self.credits.spent(to)
+        {
+            headers.insert(wire::SPENT, spent.to_string().as_str());
+        }
         let request = Request::new()
             .headers(headers)
             .payload(Bytes::from(message.payload))
@@ -321,13 +357,45 @@ impl Inner {
     ) -> std::result::Result<(), MessagingError> {
         let ack = self.deliver(kind, &to, message, timeout).await?;
         let headers = ack.headers.as_ref();
-        if let Some(host) = headers.and_then(|h| h.get(wire::HOST)) {
+        let host = headers
+            .and_then(|h| h.get(wire::HOST))
+            .map(|h| h.to_string());
+        if let Some(host) = &host {
             let mut acked_by = self.acked_by.lock();
-            if acked_by.get(&to).is_none_or(|h| h != host.as_str()) {
-                acked_by.insert(to.clone(), host.to_string());
+            if acked_by.get(&to).is_none_or(|h| h != host) {
+                acked_by.insert(to.clone(), host.clone());
             }
         }
-        wire::read_ack(headers, &to)
+        wire::read_ack(headers, &to)?;
+        let credit = headers
+            .and_then(|h| h.get(wire::CREDIT))
+            .and_then(|c| c.as_str().parse::<usize>().ok());
+        if let (Kind::Send, Some(credit), Some(host)) = (kind, credit, host) {
+            self.credits.granted(&to, &host, credit);
+        }
+        Ok(())
+    }
+
+    /// Sends on credit: one NATS message, no acknowledgement (a slot is held for it).
+    async fn send_on_credit(
+        self: Arc<Self>,
+        to: ComponentId,
+        message: ComponentMessage,
+    ) -> std::result::Result<(), MessagingError> {
+        let headers = wire::message_headers(Kind::Credited, &self.config.host, &message, None);
+        self.client
+            .publish_with_headers(
+                self.subjects.component(&to),
+                headers,
+                Bytes::from(message.payload),
+            )
+            .await
+            .map_err(|e| {
+                MessagingError::DeliveryFailed(format!(
+                    "cannot send to {to} through the NATS server at {}: {e}",
+                    self.config.url_text()
+                ))
+            })
     }
 
     /// Gives back one held slot in each target's mailbox (a broadcast that will not be sent).
@@ -387,6 +455,9 @@ impl RemoteTransport for NatsTransport {
 
     fn send(&self, to: &ComponentId, message: ComponentMessage) -> Routed<()> {
         let inner = self.inner.clone();
+        if inner.credits.take(to) {
+            return Routed::Later(Box::pin(inner.send_on_credit(to.clone(), message)));
+        }
         Routed::Later(Box::pin(inner.send_acked(
             Kind::Send,
             to.clone(),
@@ -445,7 +516,7 @@ impl RemoteTransport for NatsTransport {
             for to in targets {
                 inner
                     .clone()
-                    .send_acked(Kind::Credited, to, message.clone(), None)
+                    .send_acked(Kind::Reserved, to, message.clone(), None)
                     .await?;
             }
             Ok(())
@@ -500,6 +571,7 @@ impl RemoteTransport for NatsTransport {
             task.abort();
         }
         self.inner.loans.forget_component(id);
+        self.inner.lent.forget_component(id);
     }
 
     fn components(&self) -> Vec<ComponentId> {
