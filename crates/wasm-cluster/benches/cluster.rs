@@ -61,6 +61,9 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }
 }
 
+/// One host: its actor system and its cluster transport.
+type Node = (ActorSystem, NatsTransport);
+
 struct Bench {
     rt: Runtime,
     engine: WasmEngine,
@@ -82,7 +85,7 @@ async fn ask(system: &ActorSystem, to: &str, command: &str) -> String {
 }
 
 impl Bench {
-    async fn node(&self, host: &str) -> (ActorSystem, NatsTransport) {
+    async fn node(&self, host: &str) -> Node {
         let transport = NatsTransport::connect(ClusterConfig::new(&self.url, host, "bench"))
             .await
             .unwrap();
@@ -93,6 +96,30 @@ impl Bench {
             Arc::new(transport.clone()),
         );
         (system, transport)
+    }
+
+    /// Two hosts on the bench's server, each running one component.
+    fn pair(&self, on_a: (&LoadedComponent, &str), on_b: (&LoadedComponent, &str)) -> (Node, Node) {
+        self.rt.block_on(async {
+            let a = self.node("host-a").await;
+            let b = self.node("host-b").await;
+            a.0.start_component(self.spec(on_a.0, on_a.1))
+                .await
+                .unwrap();
+            b.0.start_component(self.spec(on_b.0, on_b.1))
+                .await
+                .unwrap();
+            (a, b)
+        })
+    }
+
+    fn stop_pair(&self, a: Node, b: Node) {
+        self.rt.block_on(async {
+            for (system, transport) in [a, b] {
+                system.shutdown().await;
+                transport.close().await;
+            }
+        });
     }
 
     fn spec(&self, component: &LoadedComponent, at: &str) -> ComponentSpec {
@@ -184,17 +211,7 @@ async fn raw_throughput(url: &str, n: u64) -> f64 {
 
 fn cluster_rtt(bench: &Bench, sizes: Sizes, full: bool) {
     let m = sizes.round_trips;
-    let (a, b) = bench.rt.block_on(async {
-        let a = bench.node("host-a").await;
-        let b = bench.node("host-b").await;
-        a.0.start_component(bench.spec(&bench.pinger, "a/pinger/1"))
-            .await
-            .unwrap();
-        b.0.start_component(bench.spec(&bench.echo, "b/echo/1"))
-            .await
-            .unwrap();
-        (a, b)
-    });
+    let (a, b) = bench.pair((&bench.pinger, "a/pinger/1"), (&bench.echo, "b/echo/1"));
     let (mut raw50, mut raw99, mut ours50, mut ours99) = (vec![], vec![], vec![], vec![]);
     for run in 0..=sizes.runs {
         let raw = bench.rt.block_on(raw_round_trips(&bench.url, m));
@@ -224,27 +241,15 @@ fn cluster_rtt(bench: &Bench, sizes: Sizes, full: bool) {
         print!(" (target p50 <= 1.5x raw: {})", verdict(o50 <= 1.5 * r50));
     }
     println!();
-    bench.rt.block_on(async {
-        a.0.shutdown().await;
-        b.0.shutdown().await;
-        a.1.close().await;
-        b.1.close().await;
-    });
+    bench.stop_pair(a, b);
 }
 
 fn cluster_throughput(bench: &Bench, sizes: Sizes, full: bool) {
     let n = sizes.messages;
-    let (a, b) = bench.rt.block_on(async {
-        let a = bench.node("host-a").await;
-        let b = bench.node("host-b").await;
-        a.0.start_component(bench.spec(&bench.pinger, "a/sender/1"))
-            .await
-            .unwrap();
-        b.0.start_component(bench.spec(&bench.pinger, "b/receiver/1"))
-            .await
-            .unwrap();
-        (a, b)
-    });
+    let (a, b) = bench.pair(
+        (&bench.pinger, "a/sender/1"),
+        (&bench.pinger, "b/receiver/1"),
+    );
     let (mut raw, mut ours) = (vec![], vec![]);
     for run in 0..=sizes.runs {
         let r = bench.rt.block_on(raw_throughput(&bench.url, n));
@@ -252,8 +257,13 @@ fn cluster_throughput(bench: &Bench, sizes: Sizes, full: bool) {
             let start = Instant::now();
             let sent = ask(&a.0, "a/sender/1", &format!("blast b/receiver/1 {n}")).await;
             assert_eq!(sent, format!("sent {n}"));
-            let count = ask(&b.0, "b/receiver/1", "count").await;
-            assert_eq!(count, (n * (run as u64 + 1)).to_string(), "ticks lost");
+            // The last ticks may still be on their way (sent on credit): wait for them all.
+            let expected = (n * (run as u64 + 1)).to_string();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while ask(&b.0, "b/receiver/1", "count").await != expected {
+                assert!(Instant::now() < deadline, "ticks lost");
+                tokio::task::yield_now().await;
+            }
             n as f64 / start.elapsed().as_secs_f64()
         });
         if run > 0 {
@@ -275,12 +285,7 @@ fn cluster_throughput(bench: &Bench, sizes: Sizes, full: bool) {
         print!(" (target >= 0.50: {})", verdict(o / r >= 0.5));
     }
     println!();
-    bench.rt.block_on(async {
-        a.0.shutdown().await;
-        b.0.shutdown().await;
-        a.1.close().await;
-        b.1.close().await;
-    });
+    bench.stop_pair(a, b);
 }
 
 fn local_rtt(bench: &Bench, sizes: Sizes, full: bool) {

@@ -76,6 +76,22 @@ async fn node_with(config: ClusterConfig) -> Node {
 }
 
 impl Node {
+    /// Starts a fixture component, with no grants.
+    async fn start(&self, fixture: &str, at: &str) {
+        self.system
+            .start_component(spec(fixture, at))
+            .await
+            .unwrap_or_else(|e| panic!("{at}: {e}"));
+    }
+
+    /// Starts the requester fixture, allowed to send to and request from anyone.
+    async fn start_requester(&self, at: &str) {
+        self.system
+            .start_component(spec("requester", at).with_grants(talk_to_all()))
+            .await
+            .unwrap_or_else(|e| panic!("{at}: {e}"));
+    }
+
     async fn ask(&self, to: &str, command: &str) -> String {
         let reply = self
             .system
@@ -112,18 +128,9 @@ async fn send_request_and_callbacks_cross_hosts_and_no_responders_is_immediate()
     let server = NatsServer::start(&[]);
     let a = node(&server.url(), "host-a").await;
     let b = node(&server.url(), "host-b").await;
-    a.system
-        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
-        .await
-        .unwrap();
-    b.system
-        .start_component(spec("echo", "b/echo/1"))
-        .await
-        .unwrap();
-    b.system
-        .start_component(spec("counter", "b/count/1"))
-        .await
-        .unwrap();
+    a.start_requester("a/req/1").await;
+    b.start("echo", "b/echo/1").await;
+    b.start("counter", "b/count/1").await;
 
     // The embedder of host A reaches a component of host B.
     assert_eq!(a.ask("b/echo/1", "over the wire").await, "over the wire");
@@ -186,18 +193,9 @@ async fn error_replies_failures_and_timeouts_reach_the_remote_requester_once() {
     let server = NatsServer::start(&[]);
     let a = node(&server.url(), "host-a").await;
     let b = node(&server.url(), "host-b").await;
-    a.system
-        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
-        .await
-        .unwrap();
-    b.system
-        .start_component(spec("panicker", "b/panic/1"))
-        .await
-        .unwrap();
-    b.system
-        .start_component(spec("sleeper", "b/sleep/1"))
-        .await
-        .unwrap();
+    a.start_requester("a/req/1").await;
+    b.start("panicker", "b/panic/1").await;
+    b.start("sleeper", "b/sleep/1").await;
 
     // A trap on B: target-failed, and B's supervisor restarts the component.
     let mut events = b.system.events();
@@ -307,10 +305,7 @@ async fn an_id_runs_on_one_host_and_a_second_claim_names_the_owner() {
     let server = NatsServer::start(&[]);
     let a = node(&server.url(), "host-a").await;
     let b = node(&server.url(), "host-b").await;
-    a.system
-        .start_component(spec("echo", "x/echo/1"))
-        .await
-        .unwrap();
+    a.start("echo", "x/echo/1").await;
     let second = b.system.start_component(spec("echo", "x/echo/1")).await;
     match second {
         Err(Error::Claimed { component, reason }) => {
@@ -322,10 +317,7 @@ async fn an_id_runs_on_one_host_and_a_second_claim_names_the_owner() {
     assert!(!b.system.registry().contains(&id("x/echo/1")));
     // Once A stops it, B may run it.
     a.system.stop_component(&id("x/echo/1")).await.unwrap();
-    b.system
-        .start_component(spec("echo", "x/echo/1"))
-        .await
-        .unwrap();
+    b.start("echo", "x/echo/1").await;
     assert_eq!(a.ask("x/echo/1", "moved").await, "moved");
     b.stop().await;
     a.stop().await;
@@ -336,14 +328,8 @@ async fn a_host_that_leaves_answers_its_pending_requests_with_one_error_each() {
     let server = NatsServer::start(&[]);
     let a = node(&server.url(), "host-a").await;
     let b = node(&server.url(), "host-b").await;
-    a.system
-        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
-        .await
-        .unwrap();
-    b.system
-        .start_component(spec("sleeper", "b/sleep/1"))
-        .await
-        .unwrap();
+    a.start_requester("a/req/1").await;
+    b.start("sleeper", "b/sleep/1").await;
     let mut events = a.system.events();
     // A knows B runs the sleeper (heartbeats) before B goes away mid-request.
     poll(&a, "a/req/1", "count", |_| !a.transport.peers().is_empty()).await;
@@ -380,10 +366,7 @@ async fn hosts_authenticate_and_a_wrong_token_is_refused_naming_the_url() {
     );
     config.auth = Auth::Token("s3cret".into());
     let a = node_with(config).await;
-    a.system
-        .start_component(spec("echo", "a/echo/1"))
-        .await
-        .unwrap();
+    a.start("echo", "a/echo/1").await;
     assert_eq!(a.ask("a/echo/1", "in").await, "in");
     a.stop().await;
 }
@@ -393,14 +376,8 @@ async fn a_host_cannot_speak_for_a_component_of_another_host() {
     let server = NatsServer::start(&[]);
     let a = node(&server.url(), "host-a").await;
     let b = node(&server.url(), "host-b").await;
-    a.system
-        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
-        .await
-        .unwrap();
-    b.system
-        .start_component(spec("counter", "b/count/1"))
-        .await
-        .unwrap();
+    a.start_requester("a/req/1").await;
+    b.start("counter", "b/count/1").await;
     // A genuine message from A's component is accepted (its owner is checked by a probe
     // before B has heard A's heartbeat, or from the heartbeat after).
     assert_eq!(a.ask("a/req/1", "send b/count/1 inc").await, "ok");
@@ -448,14 +425,8 @@ async fn after_the_nats_server_restarts_hosts_resume_and_nothing_hangs() {
     let mut server = NatsServer::start(&[]);
     let a = node(&server.url(), "host-a").await;
     let b = node(&server.url(), "host-b").await;
-    a.system
-        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
-        .await
-        .unwrap();
-    b.system
-        .start_component(spec("sleeper", "b/sleep/1"))
-        .await
-        .unwrap();
+    a.start_requester("a/req/1").await;
+    b.start("sleeper", "b/sleep/1").await;
     assert_eq!(a.ask("b/sleep/1", "before").await, "before");
     // A request is in flight (the sleeper holds it) when the server goes away.
     let corr = a.ask("a/req/1", "request b/sleep/1 3000 sleep 500").await;
@@ -497,10 +468,7 @@ async fn a_hundred_thousand_messages_arrive_in_order_exactly_once() {
     let server = NatsServer::start(&[]);
     let a = node(&server.url(), "host-a").await;
     let b = node(&server.url(), "host-b").await;
-    b.system
-        .start_component(spec("sequencer", "b/seq/1"))
-        .await
-        .unwrap();
+    b.start("sequencer", "b/seq/1").await;
     let target = id("b/seq/1");
     let mut refused = 0u64;
     let mut n = 1;
@@ -561,18 +529,9 @@ async fn hosts_on_different_servers_of_a_nats_cluster_form_one_system() {
     let a = node(&servers[0].url(), "host-a").await;
     let b = node(&servers[1].url(), "host-b").await;
     let c = node(&servers[2].url(), "host-c").await;
-    a.system
-        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
-        .await
-        .unwrap();
-    b.system
-        .start_component(spec("echo", "b/echo/1"))
-        .await
-        .unwrap();
-    c.system
-        .start_component(spec("sequencer", "c/seq/1"))
-        .await
-        .unwrap();
+    a.start_requester("a/req/1").await;
+    b.start("echo", "b/echo/1").await;
+    c.start("sequencer", "c/seq/1").await;
     until_reachable(&a, "b/echo/1").await;
     until_reachable(&a, "c/seq/1").await;
     // A request from a component on server 0 to one on server 1, answered as a callback.
@@ -616,10 +575,7 @@ async fn a_broadcast_across_hosts_reaches_every_target_or_none() {
         .start_component(spec("broadcaster", "a/cast/1").with_grants(grants))
         .await
         .unwrap();
-    a.system
-        .start_component(spec("counter", "a/count/1"))
-        .await
-        .unwrap();
+    a.start("counter", "a/count/1").await;
     // One slot: a slot held and not given back would refuse every later message.
     b.system
         .start_component(spec("counter", "b/count/1").with_mailbox(1))
@@ -682,18 +638,9 @@ async fn cancel_error_reply_and_target_stopped_across_hosts() {
     let server = NatsServer::start(&[]);
     let a = node(&server.url(), "host-a").await;
     let b = node(&server.url(), "host-b").await;
-    a.system
-        .start_component(spec("requester", "a/req/1").with_grants(talk_to_all()))
-        .await
-        .unwrap();
-    b.system
-        .start_component(spec("sleeper", "b/sleep/1"))
-        .await
-        .unwrap();
-    b.system
-        .start_component(spec("sequencer", "b/seq/1"))
-        .await
-        .unwrap();
+    a.start_requester("a/req/1").await;
+    b.start("sleeper", "b/sleep/1").await;
+    b.start("sequencer", "b/seq/1").await;
     // A cancelled request gets no callback; its answer is a late reply on the requester's host.
     let corr = a.ask("a/req/1", "request b/sleep/1 5000 sleep 300").await;
     assert_eq!(a.ask("a/req/1", &format!("cancel {corr}")).await, "ok");
@@ -754,10 +701,7 @@ async fn a_host_that_comes_back_is_reachable_again() {
     };
     let mut events = a.system.events();
     let b = node_with(b_config.clone()).await;
-    b.system
-        .start_component(spec("echo", "b/echo/1"))
-        .await
-        .unwrap();
+    b.start("echo", "b/echo/1").await;
     assert_eq!(a.ask("b/echo/1", "first").await, "first");
     b.stop().await;
     let gone = a
@@ -780,10 +724,7 @@ async fn a_host_that_comes_back_is_reachable_again() {
     );
     // The same host starts again with the same component: reachable again, announced again.
     let b = node_with(b_config).await;
-    b.system
-        .start_component(spec("echo", "b/echo/1"))
-        .await
-        .unwrap();
+    b.start("echo", "b/echo/1").await;
     assert_eq!(a.ask("b/echo/1", "back").await, "back");
     let mut ups = 0;
     let mut downs = 0;
@@ -816,10 +757,7 @@ async fn a_host_that_comes_back_is_reachable_again() {
 async fn messages_sent_on_credit_that_never_arrive_are_reported_as_dead_letters() {
     let server = NatsServer::start(&[]);
     let b = node(&server.url(), "host-b").await;
-    b.system
-        .start_component(spec("counter", "b/count/1"))
-        .await
-        .unwrap();
+    b.start("counter", "b/count/1").await;
     let mut events = b.system.events();
     let client = async_nats::connect(server.url()).await.unwrap();
     let send = |spent: Option<&str>| {
