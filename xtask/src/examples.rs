@@ -27,6 +27,15 @@ const EXAMPLES: Workspace = Workspace {
 const MANIFEST: &str = "examples/order-pipeline.toml";
 const BATCH: &str = "examples/orders.txt";
 
+/// How a demo runs the batch: until idle, then the ledger's totals and the auditor's report.
+const UNTIL_IDLE_WITH_REPORTS: [&str; 5] = [
+    "--exit-when-idle",
+    "--report",
+    "orders/ledger/1=totals",
+    "--report",
+    "orders/auditor/1=report",
+];
+
 /// Builds the example components into `examples/out`.
 pub fn build() -> Result<()> {
     EXAMPLES.build().map(|_| ())
@@ -64,7 +73,7 @@ pub fn demo() -> Result<()> {
     let send = format!("orders/ingest/1=@{BATCH}");
     // No `--package wasm-host`: selecting that package alone resolves features without the
     // rest of the workspace and rebuilds wasmtime, instead of sharing the tests' build.
-    run::cargo(&[
+    let mut args = vec![
         "run",
         "--quiet",
         "--bin",
@@ -76,13 +85,9 @@ pub fn demo() -> Result<()> {
         &storage,
         "--send",
         &send,
-        "--exit-when-idle",
-        "--report",
-        "orders/ledger/1=totals",
-        "--report",
-        "orders/auditor/1=report",
-    ])
-    .context("running the order-pipeline demo")?;
+    ];
+    args.extend(UNTIL_IDLE_WITH_REPORTS);
+    run::cargo(&args).context("running the order-pipeline demo")?;
     println!(
         "xtask: what the pipeline does and why the plug-in fails, restarts and is denied: \
          examples/README.md"
@@ -155,23 +160,9 @@ pub fn demo_cluster() -> Result<()> {
         anyhow::bail!("edge-2 did not start: orders/pricing/1 never answered on {url}");
     }
     println!("xtask: edge-2 is up; running the batch on edge-1 until idle");
-    let edge1 = run::command(
-        &binary.to_string_lossy(),
-        &[
-            "run",
-            EDGE_1,
-            "--cluster-url",
-            &url,
-            "--send",
-            &send,
-            "--exit-when-idle",
-            "--report",
-            "orders/ledger/1=totals",
-            "--report",
-            "orders/auditor/1=report",
-        ],
-        &run::root(),
-    );
+    let mut args = vec!["run", EDGE_1, "--cluster-url", &url, "--send", &send];
+    args.extend(UNTIL_IDLE_WITH_REPORTS);
+    let edge1 = run::command(&binary.to_string_lossy(), &args, &run::root());
     println!("xtask: stopping edge-2 (its summary shows the plug-in's restarts)");
     edge2.terminate()?;
     drop(nats);
