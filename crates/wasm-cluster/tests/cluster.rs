@@ -823,3 +823,35 @@ async fn messages_sent_on_credit_that_never_arrive_are_reported_as_dead_letters(
     assert_eq!(b.system.stats().dead_letters, 3);
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_authenticates_with_an_nkey_and_a_stranger_is_refused() {
+    let user = nkeys::KeyPair::new_user();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nats.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "authorization {{ users = [ {{ nkey: \"{}\" }} ] }}\n",
+            user.public_key()
+        ),
+    )
+    .unwrap();
+    let server = NatsServer::start(&["-c", conf.to_str().unwrap()]);
+    let mut config = ClusterConfig::new(server.url(), "host-a", "test");
+    config.auth = Auth::Nkey(user.seed().unwrap());
+    let a = node_with(config.clone()).await;
+    a.start("echo", "a/echo/1").await;
+    assert_eq!(a.ask("a/echo/1", "signed").await, "signed");
+    // Another key, and no key at all, are refused.
+    config.host = "host-b".into();
+    config.auth = Auth::Nkey(nkeys::KeyPair::new_user().seed().unwrap());
+    assert!(NatsTransport::connect(config.clone()).await.is_err());
+    config.auth = Auth::None;
+    let refused = NatsTransport::connect(config)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(refused.is_some_and(|e| e.contains("host-b")));
+    a.stop().await;
+}
