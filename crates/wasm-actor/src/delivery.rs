@@ -256,6 +256,21 @@ impl Delivery {
         Ok(slot.mailbox.reserve(wanted))
     }
 
+    /// As [`Delivery::reserve_inbound`], holding at most a quarter of the mailbox: credit for
+    /// one sending host never takes the room of everyone else.
+    pub(crate) fn lend_inbound(
+        &self,
+        to: &ComponentId,
+        wanted: usize,
+    ) -> Result<usize, MessagingError> {
+        let slot = self
+            .registry
+            .get(to)
+            .ok_or_else(|| MessagingError::TargetNotFound(to.clone()))?;
+        let share = slot.mailbox.capacity() / 4;
+        Ok(slot.mailbox.reserve(wanted.min(share)))
+    }
+
     /// Gives back `n` slots held in the mailbox of `to`.
     pub(crate) fn release_inbound(&self, to: &ComponentId, n: usize) {
         if let Some(slot) = self.registry.get(to) {

@@ -65,6 +65,10 @@ impl Mailbox {
         }
     }
 
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.queue.lock().items.len()
     }

@@ -91,6 +91,20 @@ impl Router {
         self.delivery.reserve_inbound(to, wanted)
     }
 
+    /// Holds up to `wanted` slots, and at most a quarter of the mailbox of `to`, as credit for
+    /// another host's sends; returns how many it holds.
+    ///
+    /// # Errors
+    ///
+    /// [`MessagingError::TargetNotFound`] if `to` is not registered here.
+    pub fn lend_for_remote(
+        &self,
+        to: &ComponentId,
+        wanted: usize,
+    ) -> Result<usize, MessagingError> {
+        self.delivery.lend_inbound(to, wanted)
+    }
+
     /// Gives back `n` slots held for another host (it is gone, or `to` stopped).
     pub fn release_for_remote(&self, to: &ComponentId, n: usize) {
         self.delivery.release_inbound(to, n);

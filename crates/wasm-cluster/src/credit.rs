@@ -1,8 +1,8 @@
 //! The credit window of sends between hosts.
 //!
 //! A send with no credit is acknowledged (one round trip); with the acknowledgement, the
-//! target's host holds up to [`WINDOW`] slots in the target's mailbox for the sending host
-//! and says how many. Until they are spent the sender sends without waiting (one NATS message
+//! target's host holds up to [`WINDOW`] slots (and at most a quarter of the mailbox) in the
+//! target's mailbox for the sending host and says how many. Until they are spent the sender sends without waiting (one NATS message
 //! per send), each message going into a held slot, so none can be refused for capacity. The
 //! next acknowledged send says how many the last credit carried: any the target's host did
 //! not receive (lost when the NATS connection dropped) are reported there as dead letters,
@@ -115,7 +115,7 @@ impl Lent {
             router.release_for_remote(to, line.held);
         }
         line.received = 0;
-        line.held = router.reserve_for_remote(to, WINDOW).unwrap_or(0);
+        line.held = router.lend_for_remote(to, WINDOW).unwrap_or(0);
         line.held
     }
 
