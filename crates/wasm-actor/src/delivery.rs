@@ -249,11 +249,7 @@ impl Delivery {
         to: &ComponentId,
         wanted: usize,
     ) -> Result<usize, MessagingError> {
-        let slot = self
-            .registry
-            .get(to)
-            .ok_or_else(|| MessagingError::TargetNotFound(to.clone()))?;
-        Ok(slot.mailbox.reserve(wanted))
+        self.hold(to, |_| wanted)
     }
 
     /// As [`Delivery::reserve_inbound`], holding at most a quarter of the mailbox: credit for
@@ -263,12 +259,20 @@ impl Delivery {
         to: &ComponentId,
         wanted: usize,
     ) -> Result<usize, MessagingError> {
+        self.hold(to, |capacity| wanted.min(capacity / 4))
+    }
+
+    /// Holds as many slots in the mailbox of `to` as `wanted` says for its capacity.
+    fn hold(
+        &self,
+        to: &ComponentId,
+        wanted: impl FnOnce(usize) -> usize,
+    ) -> Result<usize, MessagingError> {
         let slot = self
             .registry
             .get(to)
             .ok_or_else(|| MessagingError::TargetNotFound(to.clone()))?;
-        let share = slot.mailbox.capacity() / 4;
-        Ok(slot.mailbox.reserve(wanted.min(share)))
+        Ok(slot.mailbox.reserve(wanted(slot.mailbox.capacity())))
     }
 
     /// Gives back `n` slots held in the mailbox of `to`.
