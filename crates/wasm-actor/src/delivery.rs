@@ -77,10 +77,6 @@ impl Delivery {
         self.remote.as_ref()
     }
 
-    pub(crate) fn is_local(&self, id: &ComponentId) -> bool {
-        self.registry.contains(id)
-    }
-
     pub(crate) fn local_components(&self) -> Vec<ComponentInfo> {
         self.registry
             .ids()

@@ -54,11 +54,6 @@ impl Router {
         self.delivery.pending_requests()
     }
 
-    /// Whether `id` is registered on this host.
-    pub fn is_local(&self, id: &ComponentId) -> bool {
-        self.delivery.is_local(id)
-    }
-
     /// Queues a message that arrived from another host in the mailbox of `to`, a component of
     /// this host. With `reply`, it is a request: the target's answer (or the error callback's
     /// reason: target failed, stopped, timed out here after `timeout`) goes to `reply`, once.
