@@ -72,10 +72,14 @@ pub fn demo() -> Result<()> {
     let storage = storage.to_string_lossy().into_owned();
     let send = format!("orders/ingest/1=@{BATCH}");
     // No `--package wasm-host`: selecting that package alone resolves features without the
-    // rest of the workspace and rebuilds wasmtime, instead of sharing the tests' build.
+    // rest of the workspace and rebuilds wasmtime, instead of sharing the tests' build. Not
+    // `--quiet`: the first build compiles wasmtime for minutes, and cargo's progress says so.
+    println!(
+        "xtask: building and running airssys-wasm (the first build compiles wasmtime, a few \
+         minutes; `cargo xtask test` reuses it)"
+    );
     let mut args = vec![
         "run",
-        "--quiet",
         "--bin",
         "airssys-wasm",
         "--",

@@ -113,6 +113,36 @@ impl Delivery {
         }
     }
 
+    /// As [`Delivery::send`], but a full local mailbox is waited on, up to `timeout`, instead
+    /// of refused at once. A component on another host is sent to as by `send` (its host
+    /// applies its own flow control).
+    pub(crate) async fn send_waiting(
+        &self,
+        from: &ComponentId,
+        to: &ComponentId,
+        payload: MessagePayload,
+        timeout: Duration,
+    ) -> Result<(), MessagingError> {
+        let message = message(from, payload, None);
+        match self.registry.get(to) {
+            Some(slot) => slot
+                .mailbox
+                .push_waiting(
+                    Envelope::Message {
+                        message,
+                        request: None,
+                    },
+                    timeout,
+                )
+                .await
+                .map_err(|r| refused(to, r.0)),
+            None => match &self.remote {
+                Some(remote) => remote.send(to, message).finish().await,
+                None => Err(MessagingError::TargetNotFound(to.clone())),
+            },
+        }
+    }
+
     /// Registers a request and queues it for `to`. The entry is registered before delivery so
     /// a fast reply always finds it, and taken back if delivery is refused (no callback then).
     pub(crate) fn request(

@@ -23,7 +23,7 @@ pub enum Error {
     #[error("supervision group `{0}` already exists")]
     GroupExists(String),
     /// A component's grants could not be compiled.
-    #[error("component {component}: invalid grants")]
+    #[error("component {component} cannot start")]
     Grants {
         /// The component.
         component: ComponentId,
@@ -40,7 +40,7 @@ pub enum Error {
         reason: String,
     },
     /// A message from the host could not be delivered.
-    #[error("message to {target} not delivered: {source}")]
+    #[error("message to {target} not delivered")]
     Delivery {
         /// The target.
         target: ComponentId,
@@ -62,6 +62,29 @@ pub enum Error {
     /// The system is shutting down or shut down.
     #[error("the system is shut down")]
     ShutDown,
+}
+
+impl Error {
+    /// Why a message or request from the host was not delivered, if that is what failed.
+    pub fn messaging(&self) -> Option<&MessagingError> {
+        match self {
+            Self::Delivery { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// Whether the target's mailbox was full (nothing was queued): worth retrying later.
+    pub fn is_queue_full(&self) -> bool {
+        matches!(self.messaging(), Some(MessagingError::QueueFull))
+    }
+
+    /// The error callback that answered a request from the host, if that is what failed.
+    pub fn error_callback(&self) -> Option<&ErrorCallback> {
+        match self {
+            Self::Request { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
 }
 
 /// A `Result` whose error defaults to this crate's [`Error`].

@@ -5,9 +5,14 @@
 //! the mailbox's own [`Notify`] when it is empty, so a push wakes it directly: no actor
 //! message is sent per envelope. A wake-up with nobody waiting is kept (one permit), so one
 //! that comes between the actor's last `pop` and its wait is not lost.
+//!
+//! A producer that chooses to wait for room ([`Mailbox::push_waiting`], the host's
+//! `send_timeout`) waits on a second [`Notify`]; a `pop` signals it only when someone waits,
+//! so the draining path pays nothing for it otherwise.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -42,6 +47,8 @@ pub(crate) struct Mailbox {
     capacity: usize,
     /// Wakes the draining actor: after a push, and when it must stop.
     ready: Notify,
+    /// Wakes producers waiting for room: after a pop or a release while one waits, and at close.
+    room: Notify,
     /// Each queued envelope is one unit of the system's outstanding work.
     counters: Arc<Counters>,
 }
@@ -53,6 +60,8 @@ struct Queue {
     /// Slots held for messages another host may send without asking first (its credit):
     /// they count against the capacity until the message arrives or they are released.
     reserved: usize,
+    /// Producers waiting in [`Mailbox::push_waiting`].
+    waiting: usize,
 }
 
 impl Mailbox {
@@ -61,6 +70,7 @@ impl Mailbox {
             queue: Mutex::new(Queue::default()),
             capacity: capacity.max(1),
             ready: Notify::new(),
+            room: Notify::new(),
             counters,
         }
     }
@@ -122,8 +132,68 @@ impl Mailbox {
 
     /// Gives back `n` held slots.
     pub(crate) fn release(&self, n: usize) {
-        let mut queue = self.queue.lock();
-        queue.reserved = queue.reserved.saturating_sub(n);
+        let waiting = {
+            let mut queue = self.queue.lock();
+            queue.reserved = queue.reserved.saturating_sub(n);
+            queue.waiting > 0
+        };
+        if waiting {
+            self.room.notify_waiters();
+        }
+    }
+
+    /// As [`Mailbox::push`], but a full mailbox is waited on, up to `timeout`, instead of
+    /// refused at once. Waiting producers are not queued in order among themselves: each
+    /// takes room as it finds it. On timeout the envelope is handed back with
+    /// [`Refused::Full`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future queues nothing.
+    pub(crate) async fn push_waiting(
+        &self,
+        envelope: Envelope,
+        timeout: Duration,
+    ) -> Result<(), Box<(Refused, Envelope)>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut envelope = envelope;
+        loop {
+            // Registered before the check, so a pop between the check and the wait is seen.
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            let waiter = {
+                let mut queue = self.queue.lock();
+                match Self::admit(&queue, self.capacity, &envelope) {
+                    Ok(()) => {
+                        self.counters.add_work(1);
+                        queue.items.push_back(envelope);
+                        drop(queue);
+                        self.wake();
+                        return Ok(());
+                    }
+                    Err(Refused::Full) => {
+                        queue.waiting += 1;
+                        Waiter { mailbox: self }
+                    }
+                    Err(refused) => return Err(Box::new((refused, envelope))),
+                }
+            };
+            let woken = tokio::time::timeout_at(deadline, room).await;
+            drop(waiter);
+            if woken.is_err() {
+                // One last look: room may have come with the deadline.
+                match self.try_push(envelope) {
+                    Ok(()) => return Ok(()),
+                    Err(refused) => return Err(refused),
+                }
+            }
+            envelope = match self.try_push(envelope) {
+                Ok(()) => return Ok(()),
+                Err(refused) if refused.0 == Refused::Full => refused.1,
+                Err(refused) => return Err(refused),
+            };
+        }
     }
 
     /// Queues a message into a slot held by [`Mailbox::reserve`]; with no slot held it is an
@@ -178,9 +248,15 @@ impl Mailbox {
     /// Takes the next envelope. The caller must hold a unit of work of its own (an actor
     /// call) before it pops, so the system never looks idle in between.
     pub(crate) fn pop(&self) -> Option<Envelope> {
-        let envelope = self.queue.lock().items.pop_front();
+        let (envelope, waiting) = {
+            let mut queue = self.queue.lock();
+            (queue.items.pop_front(), queue.waiting > 0)
+        };
         if envelope.is_some() {
             self.counters.done_work(1);
+            if waiting {
+                self.room.notify_waiters();
+            }
         }
         envelope
     }
@@ -207,7 +283,21 @@ impl Mailbox {
         queue.closed = true;
         let items: Vec<Envelope> = queue.items.drain(..).collect();
         self.counters.done_work(items.len());
+        drop(queue);
+        self.room.notify_waiters();
         items
+    }
+}
+
+/// One producer counted in [`Queue::waiting`] until it stops waiting (or is dropped).
+struct Waiter<'a> {
+    mailbox: &'a Mailbox,
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        let mut queue = self.mailbox.queue.lock();
+        queue.waiting = queue.waiting.saturating_sub(1);
     }
 }
 
@@ -312,6 +402,57 @@ mod tests {
         assert_eq!(mailbox.reserve(1), 0);
         let refused = mailbox.push_reserved(message(7)).err().map(|b| b.0);
         assert_eq!(refused, Some(Refused::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_push_takes_the_room_a_pop_makes() {
+        let mailbox = Arc::new(Mailbox::new(1, Arc::default()));
+        assert_eq!(mailbox.push(message(1)), Ok(()));
+        let producer = tokio::spawn({
+            let mailbox = mailbox.clone();
+            async move {
+                mailbox
+                    .push_waiting(message(2), Duration::from_secs(60))
+                    .await
+                    .map_err(|b| b.0)
+            }
+        });
+        // The producer waits: the box is full.
+        while mailbox.queue.lock().waiting == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!producer.is_finished());
+        assert_eq!(mailbox.pop().map(|e| payload(&e)), Some(1));
+        assert_eq!(producer.await.ok(), Some(Ok(())));
+        assert_eq!(mailbox.pop().map(|e| payload(&e)), Some(2));
+        assert_eq!(mailbox.queue.lock().waiting, 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_push_gives_up_at_its_timeout_or_at_close() {
+        let mailbox = Arc::new(Mailbox::new(1, Arc::default()));
+        assert_eq!(mailbox.push(message(1)), Ok(()));
+        let refused = mailbox
+            .push_waiting(message(2), Duration::from_millis(50))
+            .await
+            .err()
+            .map(|b| (b.0, payload(&b.1)));
+        assert_eq!(refused, Some((Refused::Full, 2)));
+        assert_eq!(mailbox.len(), 1);
+        let producer = tokio::spawn({
+            let mailbox = mailbox.clone();
+            async move {
+                mailbox
+                    .push_waiting(message(3), Duration::from_secs(60))
+                    .await
+                    .map_err(|b| b.0)
+            }
+        });
+        while mailbox.queue.lock().waiting == 0 {
+            tokio::task::yield_now().await;
+        }
+        let _ = mailbox.close();
+        assert_eq!(producer.await.ok(), Some(Err(Refused::Closed)));
     }
 
     #[test]

@@ -258,6 +258,36 @@ impl ActorSystem {
             })
     }
 
+    /// As [`ActorSystem::send`], but a full mailbox is waited on, up to `timeout`, instead of
+    /// refused at once (as tokio's `Sender::send_timeout` is to `try_send`). A component on
+    /// another host of a cluster is sent to as by [`ActorSystem::send_anywhere`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Delivery`] with `queue-full` if no room came within `timeout`, or
+    /// `target-not-found` if the target is not running or stopped for good while it waited;
+    /// nothing was queued then.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future queues nothing.
+    pub async fn send_timeout(
+        &self,
+        to: &ComponentId,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<()> {
+        self.ctx
+            .router
+            .delivery
+            .send_waiting(&self.ctx.config.host_id, to, payload, timeout)
+            .await
+            .map_err(|source| Error::Delivery {
+                target: to.clone(),
+                source,
+            })
+    }
+
     fn send_routed(&self, to: &ComponentId, payload: Vec<u8>) -> Routed<()> {
         self.ctx.router.send(&self.ctx.config.host_id, to, payload)
     }

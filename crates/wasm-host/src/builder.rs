@@ -197,8 +197,10 @@ impl HostBuilder {
     ///
     /// # Errors
     ///
-    /// [`crate::Error::Runtime`] if the engine settings are rejected, [`crate::Error::Storage`]
-    /// if the database file cannot be opened.
+    /// [`crate::Error::Runtime`] if the engine settings are rejected, [`crate::Error::Limits`]
+    /// if the default limits cannot be applied on that engine (memory above the pool's slot
+    /// size, fuel without metering), [`crate::Error::Storage`] if the database file cannot be
+    /// opened.
     ///
     /// # Panics
     ///
@@ -234,6 +236,9 @@ impl HostBuilder {
 
     fn assemble(self, transport: Option<NatsTransport>) -> crate::Result<Host> {
         let engine = WasmEngine::new(self.engine)?;
+        if let Some(detail) = engine.limits_problem(&self.limits) {
+            return Err(crate::Error::Limits { detail });
+        }
         let (storage, redb): (Arc<dyn StorageBackend>, Option<Arc<RedbStorage>>) =
             match self.storage {
                 StorageChoice::Memory => (Arc::new(MemoryStorage::new()), None),

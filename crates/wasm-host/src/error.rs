@@ -111,6 +111,13 @@ pub enum Error {
     /// Joining the cluster failed (settings, the NATS server, credentials).
     #[error(transparent)]
     Cluster(#[from] wasm_cluster::Error),
+    /// The default limits cannot be applied on the engine the builder makes; every start
+    /// would fail.
+    #[error("the default limits do not fit the engine: {detail}")]
+    Limits {
+        /// Which limit and why, naming both values.
+        detail: String,
+    },
     /// A builder with a cluster was built with `build`, which cannot wait for the NATS
     /// server.
     #[error(
@@ -122,6 +129,32 @@ pub enum Error {
         /// The cluster's name.
         cluster: String,
     },
+}
+
+impl Error {
+    /// Why a message or request from the host was not delivered (queue full, target not
+    /// found, ...), if that is what failed; no walking of `source()` needed.
+    pub fn messaging(&self) -> Option<&wasm_core::MessagingError> {
+        match self {
+            Self::Actor(e) => e.messaging(),
+            _ => None,
+        }
+    }
+
+    /// Whether the target's mailbox was full and nothing was queued: the one delivery
+    /// failure worth retrying (see [`crate::Host::send_timeout`], which waits for room).
+    pub fn is_queue_full(&self) -> bool {
+        matches!(self.messaging(), Some(wasm_core::MessagingError::QueueFull))
+    }
+
+    /// The error callback that answered a request from the host (timeout, error reply,
+    /// target failed or stopped), if that is what failed.
+    pub fn error_callback(&self) -> Option<&wasm_core::ErrorCallback> {
+        match self {
+            Self::Actor(e) => e.error_callback(),
+            _ => None,
+        }
+    }
 }
 
 /// A `Result` whose error defaults to this crate's [`Error`].

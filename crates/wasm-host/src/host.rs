@@ -172,14 +172,41 @@ impl Host {
         Ok(self.system.stop_component(id).await?)
     }
 
-    /// Sends a fire-and-forget message from the host.
+    /// Sends a fire-and-forget message from the host, at once: a full mailbox refuses it
+    /// (the `try_send` of the pair; [`Host::send_timeout`] waits for room instead).
     ///
     /// # Errors
     ///
-    /// [`crate::Error::Actor`] if the target is not running or its mailbox is full; nothing was
-    /// queued then.
+    /// [`crate::Error::Actor`] if the target is not running or its mailbox is full
+    /// ([`crate::Error::is_queue_full`] tells which); nothing was queued then.
     pub fn send(&self, to: &ComponentId, payload: impl Into<Vec<u8>>) -> Result<()> {
         Ok(self.system.send(to, payload.into())?)
+    }
+
+    /// Sends a fire-and-forget message from the host, waiting up to `timeout` for room in a
+    /// full mailbox: the call for an embedder feeding a component from a stream, where the
+    /// wait is the back-pressure. A component on another host of a cluster is sent to as by
+    /// [`Host::send_anywhere`].
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Actor`] with queue-full ([`crate::Error::is_queue_full`]) if no room
+    /// came in time, or target-not-found if the target is not running or stopped for good
+    /// while it waited; nothing was queued then.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future queues nothing.
+    pub async fn send_timeout(
+        &self,
+        to: &ComponentId,
+        payload: impl Into<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<()> {
+        Ok(self
+            .system
+            .send_timeout(to, payload.into(), timeout)
+            .await?)
     }
 
     /// Sends a fire-and-forget message from the host to a component of this host or, in a

@@ -57,6 +57,11 @@ pub use manifest::{
 pub use storage::{MemoryStorage, RedbStorage};
 pub use wasm_cluster::{Auth as ClusterAuth, ClusterConfig};
 
+/// The errors the facade's [`Error`] wraps, for matching on their variants.
+pub use wasm_actor::Error as ActorError;
+pub use wasm_cluster::Error as ClusterError;
+pub use wasm_runtime::Error as RuntimeError;
+
 pub use wasm_actor::{
     ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy, SystemEvent, SystemStats,
 };

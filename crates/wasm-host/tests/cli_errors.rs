@@ -141,3 +141,64 @@ fn usage_errors_exit_64_and_help_exits_0() {
     assert_eq!(help.code(), 0, "{help}");
     assert!(help.stdout.contains("Exit codes"), "{help}");
 }
+
+#[test]
+fn a_core_module_is_refused_with_its_reason_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // The smallest core module: the magic number and version 1.
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        &format!(
+            "[[components]]\nid = \"orders/core/1\"\npath = \"{}\"\n",
+            core.display()
+        ),
+    );
+    let out = run(["validate".as_ref(), manifest.as_os_str()]);
+    assert_eq!(out.code(), INVALID, "{out}");
+    assert_eq!(
+        out.stderr.matches("is a core WebAssembly module").count(),
+        1,
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("orders/core/1 cannot be loaded"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_failed_request_says_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        &format!(
+            "[[components]]\nid = \"demo/panicker/1\"\npath = \"{}\"\n",
+            test_fixtures::fixture_path("panicker").display()
+        ),
+    );
+    let out = run([
+        "call".as_ref(),
+        manifest.as_os_str(),
+        "demo/panicker/1".as_ref(),
+        "panic".as_ref(),
+    ]);
+    assert_eq!(out.code(), RUNTIME, "{out}");
+    let error = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("airssys-wasm: error:"))
+        .unwrap_or_else(|| panic!("no error line: {out}"));
+    assert_eq!(
+        error.matches("request to demo/panicker/1 failed").count(),
+        1,
+        "{error}"
+    );
+    assert!(error.contains("target-failed"), "{error}");
+    assert_eq!(
+        error.matches("panicker was told to panic").count(),
+        1,
+        "{error}"
+    );
+}

@@ -219,3 +219,127 @@ async fn a_component_never_reads_or_lists_anothers_keys() -> TestResult {
     store.close()?;
     Ok(())
 }
+
+/// Writes a manifest of a sleeper and a counter, each with a tiny mailbox.
+fn small_mailboxes(dir: &Path) -> PathBuf {
+    let text = format!(
+        r#"
+[host]
+storage = ":memory:"
+request_timeout_ms = 30000
+
+[[components]]
+id = "demo/sleeper/1"
+path = "{sleeper}"
+mailbox = 1
+
+[[components]]
+id = "demo/counter/1"
+path = "{counter}"
+mailbox = 4
+
+[components.capabilities.storage]
+read = true
+write = true
+"#,
+        sleeper = fixture_path("sleeper").display(),
+        counter = fixture_path("counter").display(),
+    );
+    let path = dir.join("small.toml");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_refuses_a_full_mailbox_at_once_and_send_timeout_waits_for_room() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (host, _) = Host::from_manifest_file(small_mailboxes(dir.path())).await?;
+    let sleeper = id("demo/sleeper/1");
+    // The sleeper takes this and sleeps; its one-slot mailbox then fills with the next send.
+    host.send(&sleeper, "sleep 500")?;
+    let mut refused = None;
+    for _ in 0..1000 {
+        match host.send(&sleeper, "ping") {
+            Ok(()) => tokio::task::yield_now().await,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a one-slot mailbox behind a sleeping component fills");
+    assert!(refused.is_queue_full(), "{refused}");
+    assert_eq!(
+        refused.messaging(),
+        Some(&wasm_host::MessagingError::QueueFull)
+    );
+    assert!(matches!(
+        refused,
+        wasm_host::Error::Actor(wasm_host::ActorError::Delivery { .. })
+    ));
+    // The awaiting send gets in once the sleeper wakes and takes the queued ping.
+    host.send_timeout(&sleeper, "ping", std::time::Duration::from_secs(30))
+        .await?;
+
+    // Every message of a stream sent with send_timeout is handled, none refused or lost.
+    let counter = id("demo/counter/1");
+    for _ in 0..500 {
+        host.send_timeout(&counter, "inc", std::time::Duration::from_secs(30))
+            .await?;
+    }
+    host.wait_idle().await;
+    assert_eq!(ask(&host, "demo/counter/1", "get").await, "500");
+
+    // A target that does not exist is not waited for.
+    let missing = host
+        .send_timeout(&id("demo/none/1"), "x", std::time::Duration::from_secs(30))
+        .await
+        .expect_err("no such component");
+    assert!(!missing.is_queue_full());
+    assert!(matches!(
+        missing.messaging(),
+        Some(wasm_host::MessagingError::TargetNotFound(_))
+    ));
+    host.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn build_refuses_default_limits_the_pool_cannot_hold() {
+    let pool = wasm_host::PoolingConfig {
+        max_instances: 16,
+        max_memory_bytes: 16 * 1024 * 1024,
+    };
+    let refused = match Host::builder().pooling(Some(pool)).memory_storage().build() {
+        Ok(_) => panic!("64 MiB default limits do not fit 16 MiB slots"),
+        Err(e) => e,
+    };
+    let text = refused.to_string();
+    assert!(
+        matches!(refused, wasm_host::Error::Limits { .. }),
+        "{refused:?}"
+    );
+    assert!(
+        text.contains("67108864") && text.contains("16777216"),
+        "{text}"
+    );
+    // Limits within the slots build, and a component starts.
+    let host = Host::builder()
+        .pooling(Some(pool))
+        .memory_storage()
+        .default_limits(wasm_host::ResourceLimits {
+            max_memory_bytes: 16 * 1024 * 1024,
+            ..Default::default()
+        })
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let echo = host
+        .load_component_file(fixture_path("echo"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let spec = host.spec(id("demo/echo/1"), echo);
+    host.start_component(spec)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ask(&host, "demo/echo/1", "hi").await, "hi");
+    host.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
+}

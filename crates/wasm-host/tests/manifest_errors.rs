@@ -43,11 +43,12 @@ fn syntax_error() {
 
 #[test]
 fn unknown_key() {
-    let text = format!("{ECHO}colour = \"red\"\n");
+    // In the second entry: the key names it by its index, as the checks after parsing do.
+    let text = format!("{ECHO}{}colour = \"red\"\n", ECHO.replace("/1", "/2"));
     let (kind, line, column, key, shown) = fail(&text);
     assert_eq!(kind, ManifestErrorKind::UnknownKey);
-    assert_eq!((line, column), (4, 1));
-    assert_eq!(key, "components.colour");
+    assert_eq!((line, column), (7, 1));
+    assert_eq!(key, "components[1].colour");
     assert!(shown.contains("unknown field `colour`"), "{shown}");
 }
 
@@ -58,15 +59,16 @@ fn unknown_key_in_an_inline_table() {
     let (kind, line, column, key, _) = fail(&text);
     assert_eq!(kind, ManifestErrorKind::UnknownKey);
     assert_eq!((line, column), (5, 26));
-    assert_eq!(key, "components.capabilities.storage.wirte");
+    assert_eq!(key, "components[0].capabilities.storage.wirte");
 }
 
 #[test]
 fn missing_key() {
-    let (kind, line, _, key, shown) = fail("[[components]]\nid = \"demo/echo/1\"\n");
+    let text = format!("{ECHO}[[components]]\nid = \"demo/echo/2\"\n");
+    let (kind, line, _, key, shown) = fail(&text);
     assert_eq!(kind, ManifestErrorKind::MissingKey);
-    assert_eq!(line, 1);
-    assert_eq!(key, "components.path");
+    assert_eq!(line, 4);
+    assert_eq!(key, "components[1].path");
     assert!(shown.contains("missing field `path`"), "{shown}");
 }
 
@@ -76,7 +78,7 @@ fn type_error() {
     let (kind, line, column, key, shown) = fail(&text);
     assert_eq!(kind, ManifestErrorKind::Type);
     assert_eq!((line, column), (4, 11));
-    assert_eq!(key, "components.mailbox");
+    assert_eq!(key, "components[0].mailbox");
     assert!(shown.contains("invalid type"), "{shown}");
 }
 
@@ -86,7 +88,7 @@ fn bad_enum_value() {
     let (kind, line, column, key, shown) = fail(&text);
     assert_eq!(kind, ManifestErrorKind::InvalidValue);
     assert_eq!((line, column), (4, 11));
-    assert_eq!(key, "components.restart");
+    assert_eq!(key, "components[0].restart");
     assert!(shown.contains("sometimes"), "{shown}");
     assert!(shown.contains("permanent"), "{shown}");
 }
@@ -183,7 +185,7 @@ fn duplicate_group_and_bad_strategy() {
     let (kind, line, _, key, shown) = fail(&text);
     assert_eq!(kind, ManifestErrorKind::InvalidValue);
     assert_eq!(line, 6);
-    assert_eq!(key, "groups.strategy");
+    assert_eq!(key, "groups[0].strategy");
     assert!(shown.contains("all-for-none"), "{shown}");
 }
 

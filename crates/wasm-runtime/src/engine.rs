@@ -141,6 +141,33 @@ impl WasmEngine {
         self.inner.pooling_active
     }
 
+    /// Why `limits` cannot be applied on this engine, or `None` if they can: fuel limits
+    /// need fuel metering, times must be above zero, and memory must fit the pool's slots.
+    /// Starting a component with such limits fails; a host checks its defaults up front.
+    pub fn limits_problem(&self, limits: &wasm_core::ResourceLimits) -> Option<String> {
+        if limits.max_fuel.is_some() && !self.inner.config.fuel {
+            return Some(
+                "max-fuel is set but the engine does not meter fuel (EngineConfig::fuel)".into(),
+            );
+        }
+        if limits.max_execution_time_ms == 0 {
+            return Some("max-execution-time-ms must be above zero".into());
+        }
+        if limits.max_wall_time_ms == 0 {
+            return Some("max-wall-time-ms must be above zero".into());
+        }
+        if let (true, Some(pool)) = (self.inner.pooling_active, self.inner.config.pooling)
+            && limits.max_memory_bytes > pool.max_memory_bytes
+        {
+            return Some(format!(
+                "max-memory-bytes {} exceeds the pooling allocator's max-memory-bytes of {} \
+                 (PoolingConfig::max_memory_bytes): raise the pool's or lower the limit",
+                limits.max_memory_bytes, pool.max_memory_bytes
+            ));
+        }
+        None
+    }
+
     /// Counters of the compiled-component cache.
     pub fn cache_stats(&self) -> CacheStats {
         self.inner.cache.stats()

@@ -125,6 +125,14 @@ pub enum Error {
         /// What failed (for example a preopened directory that does not exist).
         detail: String,
     },
+    /// The component's resource limits cannot be applied on this engine.
+    #[error("{component}: cannot apply its limits: {detail}")]
+    Limits {
+        /// The component.
+        component: ComponentId,
+        /// Which limit and why (for example memory above the pool's slot size).
+        detail: String,
+    },
     /// Instantiation failed.
     #[error("{component}: instantiation failed")]
     Instantiate {
@@ -194,20 +202,36 @@ impl Error {
             Self::LimitExceeded { limit, detail, .. } => {
                 WasmError::ResourceLimitExceeded(format!("{limit}: {detail}"))
             }
-            Self::Instantiate { .. } | Self::Grants { .. } => {
-                WasmError::InstantiationFailed(self.to_string())
+            Self::Instantiate { .. } | Self::Grants { .. } | Self::Limits { .. } => {
+                WasmError::InstantiationFailed(self.with_causes())
             }
             Self::MissingExport { .. } => WasmError::ExportNotFound(self.to_string()),
             Self::NotWasm { .. }
             | Self::CoreModule { .. }
             | Self::Invalid { .. }
             | Self::UnknownImport { .. }
-            | Self::Compile { .. } => WasmError::InvalidComponent(self.to_string()),
+            | Self::Compile { .. } => WasmError::InvalidComponent(self.with_causes()),
             Self::Engine { .. }
             | Self::Read { .. }
             | Self::Trapped { .. }
-            | Self::Poisoned { .. } => WasmError::RuntimeError(self.to_string()),
+            | Self::Poisoned { .. } => WasmError::RuntimeError(self.with_causes()),
         }
+    }
+
+    /// The message and each cause, once (`message: cause: cause`): for text that leaves the
+    /// error chain (a guest's `wasm-error`).
+    fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(inner) = cause {
+            let inner_text = inner.to_string();
+            if !text.ends_with(&inner_text) {
+                text.push_str(": ");
+                text.push_str(&inner_text);
+            }
+            cause = inner.source();
+        }
+        text
     }
 }
 

@@ -75,8 +75,9 @@ impl ComponentInstance {
     ///
     /// # Errors
     ///
-    /// [`Error::Grants`] if the grants or limits cannot be applied (a preopen that does not
-    /// exist, fuel on an engine without fuel metering, memory above the pool's limit);
+    /// [`Error::Grants`] if the grants cannot be applied (a preopen that does not exist);
+    /// [`Error::Limits`] if the limits cannot (fuel on an engine without fuel metering,
+    /// memory above the pool's slot size, see [`WasmEngine::limits_problem`]);
     /// [`Error::Instantiate`], [`Error::LimitExceeded`] or [`Error::Timeout`] if instantiation
     /// fails.
     pub async fn instantiate(
@@ -341,30 +342,11 @@ impl Runner {
 }
 
 fn check_limits(engine: &WasmEngine, id: &ComponentId, limits: &ResourceLimits) -> Result<()> {
-    let refuse = |detail: String| {
-        Err(Error::Grants {
+    match engine.limits_problem(limits) {
+        Some(detail) => Err(Error::Limits {
             component: id.clone(),
             detail,
-        })
-    };
-    if limits.max_fuel.is_some() && !engine.config().fuel {
-        return refuse(
-            "max-fuel is set but the engine does not meter fuel (EngineConfig::fuel)".into(),
-        );
+        }),
+        None => Ok(()),
     }
-    if limits.max_execution_time_ms == 0 {
-        return refuse("max-execution-time-ms must be above zero".into());
-    }
-    if limits.max_wall_time_ms == 0 {
-        return refuse("max-wall-time-ms must be above zero".into());
-    }
-    if let (true, Some(pool)) = (engine.pooling_active(), engine.config().pooling)
-        && limits.max_memory_bytes > pool.max_memory_bytes
-    {
-        return refuse(format!(
-            "max-memory-bytes {} exceeds the engine's pool limit of {} bytes",
-            limits.max_memory_bytes, pool.max_memory_bytes
-        ));
-    }
-    Ok(())
 }

@@ -174,6 +174,7 @@ impl StdoutStream for TracingOutput {
             stream: self.stream,
             tail: self.tail.clone(),
             line: Vec::new(),
+            failing: false,
         })
     }
 }
@@ -186,6 +187,17 @@ struct LineWriter {
     stream: &'static str,
     tail: Option<StderrTail>,
     line: Vec<u8>,
+    /// A panic (Rust) or an uncaught exception (Python) began on stderr: this line and every
+    /// later one of the instance are its message and are logged at `warn`. The instance traps
+    /// right after, so nothing ordinary follows.
+    failing: bool,
+}
+
+/// Whether a stderr line opens a guest's panic or uncaught-exception report.
+fn opens_failure_report(line: &str) -> bool {
+    // `thread '<name>' panicked at`, or with the thread's number (`'<name>' (1) panicked`).
+    (line.starts_with("thread '") && line.contains(" panicked at "))
+        || line.starts_with("Traceback (most recent call last):")
 }
 
 impl LineWriter {
@@ -197,7 +209,14 @@ impl LineWriter {
         if text.trim().is_empty() {
             return;
         }
-        tracing::info!(target: "airssys::guest", component = %self.component, stream = self.stream, "{text}");
+        if self.tail.is_some() && opens_failure_report(&text) {
+            self.failing = true;
+        }
+        if self.failing {
+            tracing::warn!(target: "airssys::guest", component = %self.component, stream = self.stream, "{text}");
+        } else {
+            tracing::info!(target: "airssys::guest", component = %self.component, stream = self.stream, "{text}");
+        }
         if let Some(tail) = &self.tail {
             tail.push(text);
         }
@@ -278,6 +297,7 @@ mod tests {
             stream: "stderr",
             tail: Some(tail.clone()),
             line: Vec::new(),
+            failing: false,
         };
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
@@ -289,6 +309,23 @@ mod tests {
             kept,
             ["thread '<unnamed>' panicked at src/lib.rs:1:1:", "boom"]
         );
+        assert!(
+            writer.failing,
+            "a panic turns the rest of the stream to warn"
+        );
+    }
+
+    #[test]
+    fn panics_and_tracebacks_open_failure_reports_and_plain_lines_do_not() {
+        assert!(opens_failure_report(
+            "thread '<unnamed>' panicked at src/lib.rs:22:13:"
+        ));
+        assert!(opens_failure_report(
+            "thread '<unnamed>' (1) panicked at panicker/src/lib.rs:23:13:"
+        ));
+        assert!(opens_failure_report("Traceback (most recent call last):"));
+        assert!(!opens_failure_report("processing order 7"));
+        assert!(!opens_failure_report("the thread 'x' was parked"));
     }
 
     #[test]

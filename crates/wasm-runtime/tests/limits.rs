@@ -300,7 +300,7 @@ async fn fuel_on_an_engine_without_metering_is_refused() {
         .await
         .err();
     assert!(
-        matches!(&error, Some(Error::Grants { detail, .. }) if detail.contains("fuel")),
+        matches!(&error, Some(Error::Limits { detail, .. }) if detail.contains("fuel")),
         "{error:?}"
     );
 }

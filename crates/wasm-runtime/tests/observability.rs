@@ -80,6 +80,34 @@ async fn log_and_guest_output_become_tracing_events_with_the_component_id() {
     }
 }
 
+#[tokio::test]
+async fn a_guest_panic_is_logged_at_warn_with_the_component_id() {
+    let captured = Captured::default();
+    let _guard = captured.install();
+    let engine = engine();
+    let mut panicker = start_plain(&engine, "panicker").await;
+    let failed = panicker
+        .handle_message(&message(b"panic"))
+        .await
+        .expect_err("the guest panics");
+    assert!(failed.poisons_instance(), "{failed}");
+    drop(panicker);
+    let lines = captured.lines();
+    let panic = lines
+        .iter()
+        .find(|l| l.contains("panicker was told to panic") && l.contains("stream=\"stderr\""))
+        .unwrap_or_else(|| panic!("the panic message is logged: {lines:#?}"));
+    assert!(
+        panic.starts_with("WARN") && panic.contains("component=test/panicker/1"),
+        "{panic}"
+    );
+    let opening = lines
+        .iter()
+        .find(|l| l.contains("panicked at") && l.contains("stream=\"stderr\""))
+        .unwrap_or_else(|| panic!("the panic's first line is logged: {lines:#?}"));
+    assert!(opening.starts_with("WARN"), "{opening}");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_sleeping_guest_does_not_block_the_thread() {
     let engine = engine();

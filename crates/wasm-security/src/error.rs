@@ -26,7 +26,7 @@ pub enum Error {
         host: String,
     },
     /// A grant of a component failed to compile.
-    #[error("grants of {component}: {source}")]
+    #[error("invalid grants")]
     Grant {
         /// The component.
         component: ComponentId,

@@ -285,7 +285,7 @@ impl Manifest {
                 }
             }
             let component = loader.load_file(&entry.path).map_err(|e| {
-                let message = format!("{} cannot be loaded: {e}", entry.id);
+                let message = format!("{} cannot be loaded", entry.id);
                 match manifest_error(
                     &self.file,
                     entry.path_at,

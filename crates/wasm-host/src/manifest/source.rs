@@ -59,90 +59,72 @@ impl Source<'_> {
         } else {
             ManifestErrorKind::Syntax
         };
-        let mut key = self.key_at(span.start);
+        let mut key = self.path_at(span.start);
         if kind == ManifestErrorKind::MissingKey
             && let Some(field) = backticked(&message)
         {
-            // The span is the table missing the field: its header is on the span's first line.
-            let start = span.start.min(self.text.len());
-            let line_end = self.text[start..]
-                .find('\n')
-                .map_or(self.text.len(), |i| start + i);
-            key = join(&self.header_before(line_end), field);
+            // The span is the table that lacks the field.
+            key = join(&key, field);
         }
         self.error(span, key, kind, message)
     }
 
-    /// The dotted key a byte offset belongs to, read from the text: the table header above it
-    /// and the keys on its line.
-    fn key_at(&self, offset: usize) -> String {
-        let offset = offset.min(self.text.len());
-        let before = self.text.get(..offset).unwrap_or(self.text);
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let line_end = self.text[offset..]
-            .find('\n')
-            .map_or(self.text.len(), |i| offset + i);
-        let line = &self.text[line_start..line_end];
-        let prefix = &self.text[line_start..offset];
-        if line.trim_start().starts_with('[') {
-            // A header itself: its text is the key.
-            return header_name(line).unwrap_or_default();
-        }
-        let header = self.header_before(line_start);
-        let mut keys: Vec<String> = Vec::new();
-        let mut open: Vec<usize> = Vec::new();
-        let mut last = String::new();
-        let mut token = String::new();
-        for c in prefix.chars() {
-            match c {
-                '=' => {
-                    last = unquote(token.trim());
-                    token.clear();
-                }
-                '{' => {
-                    open.push(keys.len());
-                    keys.push(std::mem::take(&mut last));
-                }
-                '}' => {
-                    if let Some(n) = open.pop() {
-                        keys.truncate(n);
-                    }
-                    token.clear();
-                    last.clear();
-                }
-                ',' => {
-                    // A key = value pair ended.
-                    token.clear();
-                    last.clear();
-                }
-                c => token.push(c),
-            }
-        }
-        if last.is_empty() {
-            // The offset is on a key (an unknown field): the key is the text at the offset.
-            last = unquote(
-                self.text[offset..line_end]
-                    .split(['=', ' ', '\t', ','])
-                    .next()
-                    .unwrap_or_default(),
-            );
-        }
-        keys.push(last);
-        let mut path = header;
-        for key in keys.iter().filter(|k| !k.is_empty()) {
-            path = join(&path, key);
-        }
-        path
+    /// The key path (`components[1].limits.max_fuel`) of what a byte offset points at, found
+    /// in the spans of the TOML parser's own document tree: a key, a value, or (for a missing
+    /// key) the table that lacks it.
+    pub(crate) fn path_at(&self, offset: usize) -> String {
+        let (document, _) = toml::de::DeTable::parse_recoverable(self.text);
+        table_path(document.get_ref(), offset, "").unwrap_or_default()
     }
+}
 
-    /// The name of the last table header that starts before `offset`.
-    fn header_before(&self, offset: usize) -> String {
-        let before = self.text.get(..offset).unwrap_or(self.text);
-        before
-            .lines()
-            .rev()
-            .find_map(header_name)
-            .unwrap_or_default()
+fn covers(span: &Range<usize>, offset: usize) -> bool {
+    span.start <= offset && offset < span.end.max(span.start + 1)
+}
+
+/// The path of `offset` within `table`, whose own path is `path`.
+fn table_path(table: &toml::de::DeTable<'_>, offset: usize, path: &str) -> Option<String> {
+    for (key, value) in table.iter() {
+        let here = join(path, key.get_ref());
+        if covers(&key.span(), offset) {
+            return Some(here);
+        }
+        let inside = covers(&value.span(), offset);
+        // The spans of tables and array elements are their headers, not their bodies: look
+        // inside every one.
+        if let Some(deeper) = value_path(value.get_ref(), offset, &here) {
+            return Some(deeper);
+        }
+        if inside {
+            return Some(here);
+        }
+    }
+    None
+}
+
+/// The path of `offset` within `value`, whose own path is `path`. Elements of an array of
+/// tables are numbered (`components[0]`); elements of an array of plain values are not: the
+/// key names them all.
+fn value_path(value: &toml::de::DeValue<'_>, offset: usize, path: &str) -> Option<String> {
+    use toml::de::DeValue;
+    match value {
+        DeValue::Table(table) => table_path(table, offset, path),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let DeValue::Table(table) = item.get_ref() else {
+                    continue;
+                };
+                let here = format!("{path}[{i}]");
+                if let Some(deeper) = table_path(table, offset, &here) {
+                    return Some(deeper);
+                }
+                if covers(&item.span(), offset) {
+                    return Some(here);
+                }
+            }
+            None
+        }
+        _ => None,
     }
 }
 
@@ -163,24 +145,6 @@ pub(crate) fn manifest_error(
         message: message.into(),
         source: None,
     }
-}
-
-fn header_name(line: &str) -> Option<String> {
-    let line = line.trim();
-    let inner = line.strip_prefix('[')?;
-    let inner = inner.strip_prefix('[').unwrap_or(inner);
-    let end = inner.find(']')?;
-    Some(
-        inner[..end]
-            .split('.')
-            .map(|k| unquote(k.trim()))
-            .collect::<Vec<_>>()
-            .join("."),
-    )
-}
-
-fn unquote(key: &str) -> String {
-    key.trim().trim_matches('"').trim_matches('\'').to_owned()
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -217,18 +181,35 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_read_from_headers_and_inline_tables() {
-        let text =
-            "[[components]]\nid = \"x\"\n[components.capabilities]\nstorage = { read = \"yes\" }\n";
+    fn paths_come_from_the_parsers_spans_and_number_tables_in_arrays() {
+        let text = "[[components]]\nid = \"x\"\n\n[[components]]\nid = \"y\"\n\
+                    [components.capabilities]\nstorage = { read = \"yes\" }\n\
+                    filesystem = [{ host = \"a\", guest = \"b\" }]\n\
+                    [[groups]]\nmembers = [\"x\", \"y\"]\n";
         let s = source(text);
-        let at_id = text.find("\"x\"").unwrap_or_default();
-        assert_eq!(s.key_at(at_id), "components.id");
-        let at_yes = text.find("\"yes\"").unwrap_or_default();
-        assert_eq!(s.key_at(at_yes), "components.capabilities.storage.read");
-        let text2 = "[x]\nt = { a = 1, bad = 2 }\n";
-        let at_bad = text2.find("bad").unwrap_or_default();
-        assert_eq!(source(text2).key_at(at_bad), "x.t.bad");
-        let at_storage = text.find("storage").unwrap_or_default();
-        assert_eq!(s.key_at(at_storage), "components.capabilities.storage");
+        let at = |needle: &str| text.find(needle).unwrap_or_default();
+        assert_eq!(s.path_at(at("\"x\"")), "components[0].id");
+        assert_eq!(s.path_at(at("\"y\"")), "components[1].id");
+        assert_eq!(
+            s.path_at(at("\"yes\"")),
+            "components[1].capabilities.storage.read"
+        );
+        assert_eq!(
+            s.path_at(at("storage")),
+            "components[1].capabilities.storage"
+        );
+        assert_eq!(
+            s.path_at(at("\"b\"")),
+            "components[1].capabilities.filesystem[0].guest"
+        );
+        // Elements of a plain array are named by their key.
+        assert_eq!(
+            s.path_at(text.rfind("\"y\"").unwrap_or_default()),
+            "groups[0].members"
+        );
+        // A table header: the table (a missing key is reported there).
+        let second = text.rfind("[[components]]").unwrap_or_default();
+        assert_eq!(s.path_at(second), "components[1]");
+        assert_eq!(s.path_at(at("[[groups]]")), "groups[0]");
     }
 }

@@ -41,7 +41,7 @@ async fn call_manifest(args: &SystemArgs, component: &str, payload: &str) -> Out
         .host
         .request(&target, bytes)
         .await
-        .with_context(|| format!("request to {target} failed"));
+        .map_err(anyhow::Error::from);
     system.stop().await?;
     print(reply.map_err(runtime)?);
     Ok(())
@@ -63,7 +63,7 @@ async fn call_cluster(url: &str, cluster: &str, component: &str, payload: &str) 
     let reply = host
         .request(&target, bytes)
         .await
-        .with_context(|| format!("request to {target} in cluster `{cluster}` at {url} failed"));
+        .with_context(|| format!("cluster `{cluster}` at {url}"));
     host.shutdown()
         .await
         .context("the host did not shut down cleanly")

@@ -41,7 +41,8 @@ pub fn from_host(error: wasm_host::Error) -> Failure {
     match error {
         wasm_host::Error::Manifest { .. }
         | wasm_host::Error::ReadManifest { .. }
-        | wasm_host::Error::Runtime(_) => Failure::Invalid(error.into()),
+        | wasm_host::Error::Runtime(_)
+        | wasm_host::Error::Limits { .. } => Failure::Invalid(error.into()),
         other => Failure::Runtime(other.into()),
     }
 }

@@ -1,7 +1,7 @@
 //! `run <manifest>`: start the system, deliver the start-up messages, run until a signal or
 //! until idle, stop gracefully, print the summary.
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use wasm_host::{ComponentId, Manifest};
 
 use crate::args::RunArgs;
@@ -69,14 +69,12 @@ async fn drive(
     for send in sends {
         host.send_anywhere(&send.target, send.payload.clone())
             .await
-            .with_context(|| format!("cannot send to {}", send.target))
             .map_err(runtime)?;
     }
     for request in requests {
         let reply = host
             .request(&request.target, request.payload.clone())
             .await
-            .with_context(|| format!("request to {} failed", request.target))
             .map_err(runtime)?;
         println!(
             "reply from {}: {}",
