@@ -161,6 +161,14 @@ impl HostBuilder {
         self
     }
 
+    /// Leaves any cluster set so far (by [`HostBuilder::cluster`] or a manifest's
+    /// `[cluster]`): the host runs alone, and [`HostBuilder::build`] suffices. For checking a
+    /// manifest's components without joining anything.
+    pub fn standalone(mut self) -> Self {
+        self.cluster = None;
+        self
+    }
+
     /// Applies a manifest's `[cluster]` section, if any, and its `[host]` section (storage, default limits, mailbox, health
     /// interval, shutdown deadline, request timeout) and turns fuel metering on if any limit
     /// in the manifest sets fuel. Settings the section leaves out keep their current value.

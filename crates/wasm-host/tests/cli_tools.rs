@@ -129,3 +129,112 @@ fn section<'a>(text: &'a str, heading: &str) -> Vec<&'a str> {
         .map(str::trim)
         .collect()
 }
+
+/// The compiled-component entries in a cache directory (and nothing half written).
+fn cache_entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn echo_manifest(dir: &std::path::Path) -> std::path::PathBuf {
+    write_manifest(
+        dir,
+        &format!(
+            "[[components]]\nid = \"demo/echo/1\"\npath = \"{}\"\n",
+            test_fixtures::fixture_path("echo").display()
+        ),
+    )
+}
+
+#[test]
+fn compiled_components_are_kept_between_runs_unless_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = echo_manifest(dir.path());
+    let cache = dir.path().join("cache");
+    let call = |extra: &[&str]| {
+        let mut cmd = command();
+        cmd.env("RUST_LOG", "wasm_runtime::cache=debug")
+            .args(extra)
+            .arg("call")
+            .arg(&manifest)
+            .args(["demo/echo/1", "hello"]);
+        finish(
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let cache_arg = cache.to_string_lossy().into_owned();
+    let first = call(&["--cache-dir", &cache_arg]);
+    assert_eq!(first.code(), 0, "{first}");
+    assert_eq!(first.stdout.trim(), "hello");
+    assert!(
+        !first.stderr.contains("loaded from the disk cache"),
+        "{first}"
+    );
+    let entries = cache_entries(&cache);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(entries[0].ends_with(".cwasm"), "{entries:?}");
+    let second = call(&["--cache-dir", &cache_arg]);
+    assert_eq!(second.stdout.trim(), "hello", "{second}");
+    assert!(
+        second.stderr.contains("loaded from the disk cache"),
+        "{second}"
+    );
+    // --no-cache wins over the directory: nothing is read or written.
+    let fresh = dir.path().join("unused");
+    let fresh_arg = fresh.to_string_lossy().into_owned();
+    let off = call(&["--no-cache", "--cache-dir", &fresh_arg]);
+    assert_eq!(off.stdout.trim(), "hello", "{off}");
+    assert!(!off.stderr.contains("loaded from the disk cache"), "{off}");
+    assert!(cache_entries(&fresh).is_empty());
+}
+
+#[test]
+fn two_processes_filling_an_empty_cache_at_once_both_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = echo_manifest(dir.path());
+    let cache = dir.path().join("cache");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            command()
+                .env("AIRSSYS_CACHE_DIR", &cache)
+                .arg("call")
+                .arg(&manifest)
+                .args(["demo/echo/1", "both"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = finish(child);
+        assert_eq!(out.code(), 0, "{out}");
+        assert_eq!(out.stdout.trim(), "both", "{out}");
+    }
+    // One whole entry: no temporary file left, and it loads.
+    let entries = cache_entries(&cache);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let again = command()
+        .env("AIRSSYS_CACHE_DIR", &cache)
+        .env("RUST_LOG", "wasm_runtime::cache=debug")
+        .arg("call")
+        .arg(&manifest)
+        .args(["demo/echo/1", "again"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = finish(again);
+    assert!(out.stderr.contains("loaded from the disk cache"), "{out}");
+}

@@ -2,10 +2,11 @@
 //! cache of serialized compilations so a second start of a host skips compilation.
 //!
 //! A disk entry is named by the content hash and the engine's compatibility hash, and carries a
-//! checksum of its body. A stale entry (another engine configuration or wasmtime version) is
-//! never looked up, so it is removed with a warning when an engine starts on the directory; a
-//! corrupt one fails its checksum or wasmtime's own header checks, is ignored with a warning and
-//! rewritten.
+//! checksum of its body. An entry of another engine configuration or wasmtime version is never
+//! looked up. Several engines may share a directory (a command run with and without fuel, two
+//! wasmtime versions), so such an entry is removed only once no engine has used it for
+//! [`STALE_AFTER`] (a disk hit refreshes an entry's modified time); a corrupt one fails its
+//! checksum or wasmtime's own header checks, is ignored with a warning and rewritten.
 
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
@@ -24,6 +25,10 @@ use wasmtime::{Engine, Precompiled};
 pub type ContentHash = [u8; 32];
 
 const MAGIC: &[u8; 14] = b"AIRSSYS\0CWASM1";
+
+/// How long an entry of another engine is kept unused before an engine starting on the
+/// directory removes it.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Counters of the compiled-component cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -161,6 +166,11 @@ impl ComponentCache {
         match trusted_body(&bytes).and_then(|body| deserialize(engine, body)) {
             Ok(component) => {
                 tracing::debug!(path = %path.display(), "compiled component loaded from the disk cache");
+                // In use: keeps it from looking stale to an engine with other settings.
+                let _ = std::fs::File::options()
+                    .write(true)
+                    .open(path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
                 Some(component)
             }
             Err(reason) => {
@@ -205,8 +215,8 @@ fn is_entry_name(name: &str) -> bool {
     }
 }
 
-/// Removes the entries in `dir` that another engine configuration wrote, with a warning;
-/// returns how many. Other files are left alone.
+/// Removes the entries in `dir` that another engine configuration wrote and nothing has used
+/// for [`STALE_AFTER`], with a warning; returns how many. Other files are left alone.
 fn remove_stale(dir: &Path, engine: &Engine) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -219,13 +229,21 @@ fn remove_stale(dir: &Path, engine: &Engine) -> u64 {
         if !is_entry_name(name) || name.ends_with(&ours) {
             continue;
         }
+        let unused_for = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if unused_for.is_none_or(|d| d < STALE_AFTER) {
+            continue;
+        }
         let path = entry.path();
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 removed += 1;
                 tracing::warn!(
                     path = %path.display(),
-                    "removed a disk cache entry compiled by an engine with other settings"
+                    "removed a disk cache entry of an engine with other settings, unused for a week"
                 );
             }
             Err(e) => tracing::warn!(

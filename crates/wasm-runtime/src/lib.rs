@@ -28,7 +28,7 @@ mod services;
 mod state;
 mod wasi;
 
-pub use cache::{CacheStats, ContentHash};
+pub use cache::{CacheStats, ContentHash, STALE_AFTER as CACHE_STALE_AFTER};
 pub use engine::{EngineConfig, PoolingConfig, WasmEngine};
 pub use error::{BoxError, Error, Limit, Result};
 pub use instance::{ComponentInstance, InstanceSpec};

@@ -128,7 +128,7 @@ fn a_truncated_cache_entry_is_ignored() {
 }
 
 #[test]
-fn entries_of_an_engine_with_other_settings_are_removed_on_start() {
+fn entries_of_an_engine_with_other_settings_are_kept_while_used_and_removed_once_stale() {
     let dir = tempfile::tempdir().expect("temp dir");
     let first = engine_with_cache(dir.path());
     common::load(&first, "echo");
@@ -143,17 +143,34 @@ fn entries_of_an_engine_with_other_settings_are_removed_on_start() {
         ..EngineConfig::default()
     })
     .expect("engine");
-    assert_eq!(other.cache_stats().stale_removed, 1);
-    assert_eq!(entries(dir.path()), 1, "only the unrelated file is left");
+    // Recently used by the first engine: kept, and the other engine writes its own entry.
+    assert_eq!(other.cache_stats().stale_removed, 0);
     common::load(&other, "echo");
     assert_eq!(other.cache_stats().compiled, 1);
-    // An engine with the first settings does not remove its own kind of entry.
+    assert_eq!(entries(dir.path()), 3);
+    // Both kinds are found on the next start of each.
     let again = engine_with_cache(dir.path());
-    assert_eq!(again.cache_stats().stale_removed, 1);
     common::load(&again, "echo");
-    assert_eq!(again.cache_stats().compiled, 1);
+    assert_eq!(again.cache_stats().disk_hits, 1);
+    // An entry of the fuel engine unused past the limit is removed by an engine without fuel,
+    // which never removes its own kind of entry however old.
+    let aged = std::time::SystemTime::now() - wasm_runtime::CACHE_STALE_AFTER * 2;
+    for entry in std::fs::read_dir(dir.path()).expect("cache dir").flatten() {
+        if entry.path().extension().is_some_and(|e| e == "cwasm") {
+            std::fs::File::options()
+                .write(true)
+                .open(entry.path())
+                .and_then(|f| f.set_modified(aged))
+                .expect("age the entry");
+        }
+    }
     let same = engine_with_cache(dir.path());
-    assert_eq!(same.cache_stats().stale_removed, 0);
+    assert_eq!(same.cache_stats().stale_removed, 1);
+    assert_eq!(
+        entries(dir.path()),
+        2,
+        "its own entry and the unrelated file are left"
+    );
     common::load(&same, "echo");
     assert_eq!(same.cache_stats().disk_hits, 1);
 }

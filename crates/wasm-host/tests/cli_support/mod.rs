@@ -48,6 +48,8 @@ pub fn example_batch() -> PathBuf {
 pub fn command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_airssys-wasm"));
     cmd.env("RUST_LOG", "info").env_remove("RUST_LOG_STYLE");
+    // The tests' compiled components go to a cache of their own, never the user's.
+    cmd.env("AIRSSYS_CACHE_DIR", root().join("target/tmp/cli-cache"));
     cmd.current_dir(root());
     cmd
 }

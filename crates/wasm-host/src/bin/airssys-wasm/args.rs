@@ -20,6 +20,16 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
 
+    /// Keep compiled components in this directory, so the next start skips compiling them
+    /// (default: `$XDG_CACHE_HOME/airssys-wasm`, else `~/.cache/airssys-wasm`).
+    #[arg(long, value_name = "DIR", env = "AIRSSYS_CACHE_DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile every component afresh and keep nothing on disk (over --cache-dir and
+    /// AIRSSYS_CACHE_DIR).
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -6,11 +6,12 @@ use anyhow::{Context, anyhow};
 use wasm_host::{ClusterConfig, ComponentId, Host};
 
 use crate::args::{CallArgs, SystemArgs};
+use crate::cache::Cache;
 use crate::exit::{Outcome, from_host, invalid, runtime};
 use crate::payload;
 use crate::system::{self, System};
 
-pub async fn call(args: CallArgs) -> Outcome {
+pub async fn call(args: CallArgs, cache: &Cache) -> Outcome {
     match (&args.cluster, args.args.as_slice()) {
         (Some(url), [component, payload]) => {
             call_cluster(url, &args.name, component, payload).await
@@ -21,7 +22,7 @@ pub async fn call(args: CallArgs) -> Outcome {
                 storage: args.storage.clone(),
                 cluster_url: None,
             };
-            call_manifest(&system_args, component, payload).await
+            call_manifest(&system_args, component, payload, cache).await
         }
         (Some(_), _) => Err(invalid(anyhow!(
             "with --cluster, call takes <component-id> <payload> (no manifest)"
@@ -32,11 +33,16 @@ pub async fn call(args: CallArgs) -> Outcome {
     }
 }
 
-async fn call_manifest(args: &SystemArgs, component: &str, payload: &str) -> Outcome {
+async fn call_manifest(
+    args: &SystemArgs,
+    component: &str,
+    payload: &str,
+    cache: &Cache,
+) -> Outcome {
     let manifest = system::manifest(args)?;
     let target = payload::target(&manifest, component).map_err(invalid)?;
     let bytes = payload::bytes(payload).map_err(invalid)?;
-    let system = System::start(args, manifest).await?;
+    let system = System::start(args, manifest, cache).await?;
     let reply = system
         .host
         .request(&target, bytes)

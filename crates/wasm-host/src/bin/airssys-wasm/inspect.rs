@@ -9,16 +9,21 @@ use wasm_runtime::{ComponentInstance, HostServices, InstanceSpec};
 use wasm_security::CapabilitySet;
 
 use crate::args::InspectArgs;
+use crate::cache::Cache;
 use crate::exit::{Outcome, invalid, runtime};
 
-pub async fn inspect(args: InspectArgs) -> Outcome {
+pub async fn inspect(args: InspectArgs, cache: &Cache) -> Outcome {
     let path = &args.component;
     let name = path.display().to_string();
     let bytes = std::fs::read(path)
         .with_context(|| format!("cannot read {name}"))
         .map_err(invalid)?;
     let shape = ComponentShape::read(&name, &bytes).map_err(invalid)?;
-    let engine = WasmEngine::new(EngineConfig::default()).map_err(runtime)?;
+    let engine = WasmEngine::new(EngineConfig {
+        cache_dir: cache.clone(),
+        ..EngineConfig::default()
+    })
+    .map_err(runtime)?;
     let loaded = engine.loader().load_bytes(&name, &bytes).map_err(invalid)?;
     let spec = InstanceSpec {
         capabilities: Arc::new(CapabilitySet::deny_all(ComponentId::host())),

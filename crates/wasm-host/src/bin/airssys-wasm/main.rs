@@ -6,12 +6,17 @@
 //! - `validate <manifest>`: check the manifest and every component it names;
 //! - `inspect <file.wasm>`: print a component's imports, exports and metadata.
 //!
+//! Compiled components are kept in a cache directory between runs (`--cache-dir`,
+//! `AIRSSYS_CACHE_DIR`, by default the XDG cache dir; `--no-cache` turns it off), so a second
+//! start skips compilation.
+//!
 //! Logs go to standard error (`tracing`, level from `RUST_LOG`, `info` by default); replies and
 //! summaries go to standard output. Exit codes (from BSD's sysexits): 0 success, 64 usage
 //! error, 65 invalid input (manifest, component file, unknown component id, payload file),
 //! 70 runtime failure (start, request, shutdown).
 
 mod args;
+mod cache;
 mod call;
 mod exit;
 mod inspect;
@@ -57,12 +62,13 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::RUNTIME);
         }
     };
+    let cache = cache::dir(cli.cache_dir, cli.no_cache);
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run::run(args).await,
-            Command::Call(args) => call::call(args).await,
-            Command::Validate(args) => validate::validate(args).await,
-            Command::Inspect(args) => inspect::inspect(args).await,
+            Command::Run(args) => run::run(args, &cache).await,
+            Command::Call(args) => call::call(args, &cache).await,
+            Command::Validate(args) => validate::validate(args, &cache).await,
+            Command::Inspect(args) => inspect::inspect(args, &cache).await,
         }
     });
     match outcome {

@@ -5,6 +5,7 @@ use anyhow::anyhow;
 use wasm_host::{ComponentId, Manifest};
 
 use crate::args::RunArgs;
+use crate::cache::Cache;
 use crate::exit::{Failure, Outcome, invalid, runtime};
 use crate::payload::{self, Message};
 use crate::signals::Signals;
@@ -33,14 +34,14 @@ fn resolve(manifest: &Manifest, messages: &[Message]) -> Result<Vec<Resolved>, F
         .collect()
 }
 
-pub async fn run(args: RunArgs) -> Outcome {
+pub async fn run(args: RunArgs, cache: &Cache) -> Outcome {
     let manifest = system::manifest(&args.system)?;
     let sends = resolve(&manifest, &args.send)?;
     let requests = resolve(&manifest, &args.request)?;
     let reports = resolve(&manifest, &args.report)?;
     // Installed before anything starts: a signal from now on stops the system cleanly.
     let mut signals = Signals::install().map_err(runtime)?;
-    let system = System::start(&args.system, manifest).await?;
+    let system = System::start(&args.system, manifest, cache).await?;
     let driven = drive(&system, &mut signals, &args, &sends, &requests, &reports).await;
     let (tally, stats) = system.stop().await?;
     let (stopped_by, report_lines) = driven?;

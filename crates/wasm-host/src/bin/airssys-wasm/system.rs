@@ -4,6 +4,7 @@ use anyhow::{Context, anyhow};
 use wasm_host::{Host, Manifest};
 
 use crate::args::SystemArgs;
+use crate::cache::Cache;
 use crate::exit::{Failure, from_host, invalid, runtime};
 use crate::summary::{Counter, Tally};
 
@@ -23,8 +24,15 @@ impl System {
     /// Builds the host from the manifest's `[host]` section (and `--storage`), joining its
     /// `[cluster]` if it has one, then starts
     /// every component. If a component fails to start, what started is shut down.
-    pub async fn start(args: &SystemArgs, manifest: Manifest) -> Result<Self, Failure> {
+    pub async fn start(
+        args: &SystemArgs,
+        manifest: Manifest,
+        cache: &Cache,
+    ) -> Result<Self, Failure> {
         let mut builder = Host::builder().manifest_defaults(&manifest);
+        if let Some(dir) = cache {
+            builder = builder.cache_dir(dir);
+        }
         if let Some(file) = &args.storage {
             builder = builder.storage_file(file);
         }

@@ -9,19 +9,24 @@ use wasm_host::{ComponentEntry, Grants, Host, LoadedComponent, Manifest, Messagi
 use wasm_security::CapabilitySet;
 
 use crate::args::ValidateArgs;
+use crate::cache::Cache;
 use crate::exit::{Outcome, from_host, invalid, runtime};
 
 const MESSAGING: &str = "airssys:core/host-messaging@1.0.0";
 const STORAGE: &str = "airssys:core/storage@1.0.0";
 
-pub async fn validate(args: ValidateArgs) -> Outcome {
+pub async fn validate(args: ValidateArgs, cache: &Cache) -> Outcome {
     let manifest = Manifest::from_file(&args.manifest).map_err(from_host)?;
     // The engine the manifest would run on (fuel metering included); storage stays in memory.
-    let host = Host::builder()
+    // Checking joins no cluster: the manifest's `[cluster]` is validated, not used.
+    let mut builder = Host::builder()
         .manifest_defaults(&manifest)
-        .memory_storage()
-        .build()
-        .map_err(runtime)?;
+        .standalone()
+        .memory_storage();
+    if let Some(dir) = cache {
+        builder = builder.cache_dir(dir);
+    }
+    let host = builder.build().map_err(runtime)?;
     let checked = manifest.check(host.engine());
     host.shutdown().await.map_err(runtime)?;
     let loaded = checked.map_err(from_host)?;
