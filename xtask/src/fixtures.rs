@@ -32,6 +32,8 @@ const FIXTURES: Workspace = Workspace {
         ("netclient", Kind::Wasip2),
         ("pinger", Kind::CoreModule),
         ("sequencer", Kind::Wasip2),
+        ("py-kit", Kind::Python),
+        ("js-kit", Kind::JavaScript),
     ],
 };
 

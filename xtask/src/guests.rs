@@ -1,6 +1,9 @@
 //! Building a workspace of guest components (the fixtures, the examples) into an `out`
 //! directory with an index: wasm32-wasip2 crates are components already; a
-//! wasm32-unknown-unknown crate is a core module turned into a component with `wit-component`.
+//! wasm32-unknown-unknown crate is a core module turned into a component with `wit-component`;
+//! a Python guest (`<name>/app.py`) is built with componentize-py and a JavaScript guest
+//! (`<name>/app.js`) with componentize-js, both against `wit/`, and only when a source or the
+//! WIT changed since the last build.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,13 +19,19 @@ pub enum Kind {
     Wasip2,
     /// Built for wasm32-unknown-unknown and componentized here: no WASI at all.
     CoreModule,
+    /// `<name>/app.py`, built with componentize-py.
+    Python,
+    /// `<name>/app.js`, built with componentize-js.
+    JavaScript,
 }
 
 impl Kind {
-    fn target(self) -> &'static str {
+    /// The rust target of a cargo-built guest.
+    fn target(self) -> Option<&'static str> {
         match self {
-            Kind::Wasip2 => "wasm32-wasip2",
-            Kind::CoreModule => "wasm32-unknown-unknown",
+            Kind::Wasip2 => Some("wasm32-wasip2"),
+            Kind::CoreModule => Some("wasm32-unknown-unknown"),
+            Kind::Python | Kind::JavaScript => None,
         }
     }
 }
@@ -56,7 +65,7 @@ impl Workspace {
             .into_iter()
             .filter(|kind| self.guests.iter().any(|(_, k)| k == kind))
             .collect();
-        let targets: Vec<&str> = kinds.iter().map(|k| k.target()).collect();
+        let targets: Vec<&str> = kinds.iter().filter_map(|k| k.target()).collect();
         tools::ensure_targets(&targets)?;
         let manifest = self
             .path()
@@ -68,6 +77,9 @@ impl Workspace {
         let target_dir = self.path().join("target");
         let target_dir = target_dir.to_string_lossy().into_owned();
         for kind in kinds {
+            let Some(target) = kind.target() else {
+                continue;
+            };
             let mut args = vec![
                 "build",
                 "--release",
@@ -76,31 +88,38 @@ impl Workspace {
                 "--target-dir",
                 target_dir.as_str(),
                 "--target",
-                kind.target(),
+                target,
             ];
             for (name, _) in self.guests.iter().filter(|(_, k)| *k == kind) {
                 args.extend(["-p", name]);
             }
-            run::cargo(&args)
-                .with_context(|| format!("building the {} {}s", kind.target(), self.label))?;
+            run::cargo(&args).with_context(|| format!("building the {target} {}s", self.label))?;
         }
         let out = self.out_dir();
         fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         let mut index = String::new();
         for (name, kind) in self.guests {
             let label = self.label;
-            let built = Path::new(&target_dir)
-                .join(kind.target())
-                .join("release")
-                .join(format!("{}.wasm", name.replace('-', "_")));
-            let bytes = fs::read(&built)
-                .with_context(|| format!("{label} {name}: reading {}", built.display()))?;
-            let component = match kind {
-                Kind::Wasip2 => bytes,
-                Kind::CoreModule => componentize(label, name, &bytes)?,
+            let file = format!("{name}.wasm");
+            let component = match (kind, kind.target()) {
+                (Kind::Python | Kind::JavaScript, _) => {
+                    self.build_script(*kind, name, &out.join(&file))?
+                }
+                (_, Some(target)) => {
+                    let built = Path::new(&target_dir)
+                        .join(target)
+                        .join("release")
+                        .join(format!("{}.wasm", name.replace('-', "_")));
+                    let bytes = fs::read(&built)
+                        .with_context(|| format!("{label} {name}: reading {}", built.display()))?;
+                    match kind {
+                        Kind::CoreModule => componentize(label, name, &bytes)?,
+                        _ => bytes,
+                    }
+                }
+                (_, None) => bail!("{label} {name}: no way to build it"),
             };
             check_component(label, name, &component)?;
-            let file = format!("{name}.wasm");
             fs::write(out.join(&file), &component)
                 .with_context(|| format!("{label} {name}: writing {file}"))?;
             index.push_str(&format!("{name}\t{file}\n"));
@@ -115,6 +134,78 @@ impl Workspace {
         );
         Ok(self.guests.iter().map(|(name, _)| *name).collect())
     }
+}
+
+impl Workspace {
+    /// Builds a Python or JavaScript guest from `<dir>/<name>/` into `out` unless `out` is
+    /// newer than every source file and `wit/`; returns the component's bytes.
+    fn build_script(&self, kind: Kind, name: &str, out: &Path) -> Result<Vec<u8>> {
+        let label = self.label;
+        let source = self.path().join(name);
+        let wit = run::root().join("wit");
+        let newest_input = newest(&[&source, &wit])?;
+        let built_at = fs::metadata(out).and_then(|m| m.modified()).ok();
+        if built_at.is_some_and(|b| b >= newest_input) {
+            return fs::read(out)
+                .with_context(|| format!("{label} {name}: reading {}", out.display()));
+        }
+        let wit_text = wit.to_string_lossy().into_owned();
+        let out_text = out.to_string_lossy().into_owned();
+        match kind {
+            Kind::Python => {
+                let tool = tools::componentize_py()?;
+                let source_text = source.to_string_lossy().into_owned();
+                run::command(
+                    &tool.to_string_lossy(),
+                    &[
+                        "-d",
+                        &wit_text,
+                        "-w",
+                        "runtime-host",
+                        "componentize",
+                        "-p",
+                        &source_text,
+                        "app",
+                        "-o",
+                        &out_text,
+                    ],
+                    &source,
+                )
+            }
+            _ => {
+                let tool = tools::componentize_js()?;
+                let app = source.join("app.js").to_string_lossy().into_owned();
+                run::command(
+                    &tool.to_string_lossy(),
+                    &[&app, "-w", &wit_text, "-n", "runtime-host", "-o", &out_text],
+                    &source,
+                )
+            }
+        }
+        .with_context(|| format!("building the {label} {name}"))?;
+        fs::read(out).with_context(|| format!("{label} {name}: reading {}", out.display()))
+    }
+}
+
+/// The latest modification time of any file under `dirs`.
+fn newest(dirs: &[&Path]) -> Result<std::time::SystemTime> {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    let mut stack: Vec<PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+            let entry = entry?;
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n == "__pycache__") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                newest = newest.max(modified);
+            }
+        }
+    }
+    Ok(newest)
 }
 
 /// Wraps a core module (carrying wit-bindgen's component-type section) into a component.

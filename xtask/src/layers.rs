@@ -79,9 +79,9 @@ pub fn violations(metadata: &Value) -> Vec<String> {
             if is_layer && !allowed.contains(&dep_name) {
                 broken.push(format!("{name} -> {dep_name} (not an allowed layer edge)"));
             }
-            if dep_name == "wasmtime" && name != WASM_RUNNER {
+            if dep_name.starts_with("wasmtime") && name != WASM_RUNNER {
                 broken.push(format!(
-                    "{name} -> wasmtime (only {WASM_RUNNER} may run wasm)"
+                    "{name} -> {dep_name} (only {WASM_RUNNER} may run wasm)"
                 ));
             }
             if dep_name == "async-nats" && name != NATS_CLIENT {

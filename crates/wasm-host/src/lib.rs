@@ -75,6 +75,6 @@ pub use wasm_runtime::{
     WasmEngine,
 };
 pub use wasm_security::{
-    AuditEvent, Decision, FilesystemGrant, FsAccess, Grants, MemoryAuditLog, MessagingAction,
-    MessagingGrant, NetworkGrant, StorageGrant, StorageOp,
+    AuditEvent, Capability, Decision, FilesystemGrant, FsAccess, Grants, HttpOrigin,
+    MemoryAuditLog, MessagingAction, MessagingGrant, NetworkGrant, StorageGrant, StorageOp,
 };

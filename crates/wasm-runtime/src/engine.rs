@@ -245,6 +245,8 @@ fn build_linker(engine: &Engine) -> Result<Linker<ComponentState>> {
         source: boxed(e),
     };
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| fail("WASI 0.2", e))?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(|e| fail("wasi:http (outgoing)", e))?;
     crate::lookup::add_to_linker(&mut linker)
         .map_err(|e| fail("the audited WASI name lookup", e))?;
     RuntimeHost::add_to_linker::<_, HasSelf<ComponentState>>(&mut linker, |state| state)

@@ -11,6 +11,7 @@ use wasm_core::{
 use wasm_security::CapabilitySet;
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::bindings::{RuntimeHost, lifecycle};
 use crate::convert::{
@@ -20,6 +21,7 @@ use crate::convert::{
 use crate::cpu::CpuMeter;
 use crate::engine::WasmEngine;
 use crate::error::{Error, Result, boxed};
+use crate::http::HttpGate;
 use crate::limits::{Failure, Limiter, classify};
 use crate::loader::LoadedComponent;
 use crate::services::HostServices;
@@ -98,11 +100,14 @@ impl ComponentInstance {
             Duration::from_millis(limits.max_execution_time_ms),
             engine.config().epoch_tick,
         );
+        let http_gate = HttpGate::new(Arc::clone(&capabilities), Arc::clone(&services.audit));
         let state = ComponentState {
             id: id.clone(),
             caps: capabilities,
             services,
             wasi,
+            http: WasiHttpCtx::new(),
+            http_gate,
             table: ResourceTable::new(),
             limiter: Limiter::new(limits.max_memory_bytes),
             stderr,

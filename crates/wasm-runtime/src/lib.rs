@@ -20,6 +20,7 @@ mod cpu;
 mod engine;
 mod error;
 mod host;
+mod http;
 mod instance;
 mod limits;
 mod loader;

@@ -7,9 +7,11 @@ use wasm_core::ComponentId;
 use wasm_security::{CapabilitySet, Denial, audit_denial};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::airssys::core::{errors, types};
 use crate::cpu::CpuMeter;
+use crate::http::HttpGate;
 use crate::limits::Limiter;
 use crate::services::HostServices;
 use crate::wasi::StderrTail;
@@ -20,6 +22,9 @@ pub struct ComponentState {
     pub(crate) caps: Arc<CapabilitySet>,
     pub(crate) services: HostServices,
     pub(crate) wasi: WasiCtx,
+    pub(crate) http: WasiHttpCtx,
+    /// Checks every outgoing `wasi:http` request against the origin grants.
+    pub(crate) http_gate: HttpGate,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) stderr: StderrTail,
@@ -51,6 +56,16 @@ impl WasiView for ComponentState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for ComponentState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_gate,
         }
     }
 }

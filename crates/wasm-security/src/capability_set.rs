@@ -8,6 +8,7 @@ use wasm_core::{ComponentId, StorageQuota};
 
 use crate::error::{Error, Result};
 use crate::grants::{FilesystemGrant, Grants, MessagingAction, StorageOp};
+use crate::origin::{HttpOrigin, HttpScheme};
 use crate::pattern::IdPattern;
 
 /// A capability a check can refuse.
@@ -21,6 +22,8 @@ pub enum Capability {
     Network,
     /// Seeing another component through `list-components` or `get-component-metadata`.
     Discover,
+    /// An outgoing HTTP request (`wasi:http`) to an origin.
+    HttpOutbound,
 }
 
 impl Capability {
@@ -35,6 +38,7 @@ impl Capability {
             Self::Storage(StorageOp::Delete) => "storage.delete",
             Self::Network => "network.connect",
             Self::Discover => "discover",
+            Self::HttpOutbound => "http.outbound",
         }
     }
 }
@@ -98,6 +102,7 @@ pub struct CapabilitySet {
     messaging: [Targets; 3],
     discover: Targets,
     network: Vec<NetworkRule>,
+    http: Vec<HttpOrigin>,
 }
 
 impl CapabilitySet {
@@ -149,12 +154,18 @@ impl CapabilitySet {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let http = grants
+            .http_outbound
+            .iter()
+            .map(|text| HttpOrigin::parse(text).map_err(wrap))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             component,
             grants: grants.clone(),
             messaging,
             discover,
             network,
+            http,
         })
     }
 
@@ -166,6 +177,7 @@ impl CapabilitySet {
             messaging: Default::default(),
             discover: Targets::default(),
             network: Vec::new(),
+            http: Vec::new(),
         }
     }
 
@@ -256,6 +268,27 @@ impl CapabilitySet {
         } else {
             Err(Denial {
                 capability: Capability::Network,
+            })
+        }
+    }
+
+    /// Checks an outgoing HTTP request to `scheme://host:port` (`host` without IPv6
+    /// brackets).
+    ///
+    /// # Errors
+    ///
+    /// A [`Denial`] of [`Capability::HttpOutbound`] if no origin grant covers it.
+    pub fn check_http(
+        &self,
+        scheme: HttpScheme,
+        host: &str,
+        port: u16,
+    ) -> std::result::Result<(), Denial> {
+        if self.http.iter().any(|o| o.matches(scheme, host, port)) {
+            Ok(())
+        } else {
+            Err(Denial {
+                capability: Capability::HttpOutbound,
             })
         }
     }
@@ -432,18 +465,32 @@ mod tests {
                 ..Grants::default()
             },
         ];
-        for grants in cases {
-            let message = CapabilitySet::compile(id("my/comp/1"), &grants)
-                .err()
-                .map(|e| e.to_string())
+        // The error names the component; its cause (the source) names the grant, once.
+        let chain = |grants: &Grants| {
+            let error = CapabilitySet::compile(id("my/comp/1"), grants).err();
+            let cause = error
+                .as_ref()
+                .and_then(std::error::Error::source)
+                .map(|c| c.to_string())
                 .unwrap_or_default();
-            assert!(message.starts_with("grants of my/comp/1"), "{message}");
+            (error.map(|e| e.to_string()).unwrap_or_default(), cause)
+        };
+        for grants in &cases {
+            let (message, cause) = chain(grants);
+            assert_eq!(message, "invalid grants of my/comp/1");
+            assert!(!cause.is_empty() && !cause.contains("my/comp/1"), "{cause}");
         }
         let never = Grants::default().with_messaging(&[MessagingAction::Send], "a/b");
-        let message = CapabilitySet::compile(id("my/comp/1"), &never)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(message.contains("`a/b` can never match"), "{message}");
+        let (_, cause) = chain(&never);
+        assert!(cause.contains("`a/b` can never match"), "{cause}");
+        let origin = Grants {
+            http_outbound: vec!["https://api.example.com/v1".into()],
+            ..Grants::default()
+        };
+        let (_, cause) = chain(&origin);
+        assert!(
+            cause.contains("`https://api.example.com/v1`") && cause.contains("no path"),
+            "{cause}"
+        );
     }
 }

@@ -25,8 +25,16 @@ pub enum Error {
         /// The host text.
         host: String,
     },
+    /// An HTTP origin grant is malformed.
+    #[error("invalid HTTP origin `{origin}`: {reason}")]
+    InvalidOrigin {
+        /// The origin text.
+        origin: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A grant of a component failed to compile.
-    #[error("invalid grants")]
+    #[error("invalid grants of {component}")]
     Grant {
         /// The component.
         component: ComponentId,

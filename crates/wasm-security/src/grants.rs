@@ -101,6 +101,9 @@ pub struct Grants {
     pub filesystem: Vec<FilesystemGrant>,
     /// Outbound network addresses.
     pub network: Vec<NetworkGrant>,
+    /// Origins it may send HTTP requests to through `wasi:http` (`https://api.example.com`,
+    /// `http://127.0.0.1:*`; see [`crate::HttpOrigin`]). None by default.
+    pub http_outbound: Vec<String>,
     /// Environment variables passed to the component.
     pub env: Vec<(String, String)>,
     /// [`crate::IdPattern`]s of the components it may see through `list-components` and

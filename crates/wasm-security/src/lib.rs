@@ -14,6 +14,7 @@ mod audit;
 mod capability_set;
 mod error;
 mod grants;
+mod origin;
 mod pattern;
 
 pub use audit::{AuditEvent, AuditSink, Decision, MemoryAuditLog, audit_denial};
@@ -23,4 +24,5 @@ pub use grants::{
     FilesystemGrant, FsAccess, Grants, MessagingAction, MessagingGrant, NetworkGrant, StorageGrant,
     StorageOp,
 };
+pub use origin::{HttpOrigin, HttpScheme};
 pub use pattern::IdPattern;

@@ -244,6 +244,19 @@ fn component(
             )?);
         }
     }
+    if let Some(http) = caps.http {
+        for origin in http.outbound {
+            wasm_security::HttpOrigin::parse(origin.get_ref()).map_err(|e| {
+                source.error(
+                    origin.span(),
+                    key("capabilities.http.outbound"),
+                    Kind::InvalidValue,
+                    e.to_string(),
+                )
+            })?;
+            grants.http_outbound.push(origin.into_inner());
+        }
+    }
     grants.env = raw.env.into_iter().collect();
     Ok(ComponentEntry {
         id,

@@ -75,6 +75,7 @@ pub(crate) struct RawCapabilities {
     #[serde(default)]
     pub(crate) filesystem: Vec<RawPreopen>,
     pub(crate) network: Option<RawNetwork>,
+    pub(crate) http: Option<RawHttp>,
     /// Target patterns of the components it may see (`list-components`, metadata).
     #[serde(default)]
     pub(crate) discover: Vec<Spanned<String>>,
@@ -131,6 +132,15 @@ pub(crate) enum RawFsMode {
 pub(crate) struct RawNetwork {
     #[serde(default)]
     pub(crate) hosts: Vec<Spanned<String>>,
+}
+
+/// `[components.capabilities.http]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp {
+    /// Origins it may send `wasi:http` requests to.
+    #[serde(default)]
+    pub(crate) outbound: Vec<Spanned<String>>,
 }
 
 /// `[[groups]]`.
