@@ -18,7 +18,7 @@ const EXAMPLES: Workspace = Workspace {
         ("validator", Kind::Wasip2),
         ("pricing", Kind::Wasip2),
         ("ledger", Kind::Wasip2),
-        ("auditor", Kind::Wasip2),
+        ("auditor", Kind::Python),
         ("discount", Kind::Wasip2),
     ],
 };
