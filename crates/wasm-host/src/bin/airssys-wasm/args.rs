@@ -54,6 +54,31 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print a component's imports, exports and metadata.
     Inspect(InspectArgs),
+    /// Write a new component project (Rust, Python or JavaScript) with a manifest to run it.
+    New(NewArgs),
+}
+
+/// The language of a new component project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    /// Rust with wit-bindgen, built for wasm32-wasip2.
+    Rust,
+    /// Python with componentize-py.
+    Python,
+    /// JavaScript with componentize-js.
+    Js,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The project directory to create (new or empty).
+    pub dir: PathBuf,
+    /// The language.
+    #[arg(long, value_enum)]
+    pub lang: Lang,
+    /// The component's name (default: the directory's name).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 /// Options shared by the commands that start a system.

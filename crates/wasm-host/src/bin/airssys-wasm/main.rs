@@ -4,7 +4,8 @@
 //!   `--exit-when-idle`) until nothing is left to do; print a summary;
 //! - `call <manifest> <component-id> <payload>`: start, make one request, print the reply;
 //! - `validate <manifest>`: check the manifest and every component it names;
-//! - `inspect <file.wasm>`: print a component's imports, exports and metadata.
+//! - `inspect <file.wasm>`: print a component's imports, exports and metadata;
+//! - `new <dir> --lang rust|python|js`: write a component project and a manifest to run it.
 //!
 //! Compiled components are kept in a cache directory between runs (`--cache-dir`,
 //! `AIRSSYS_CACHE_DIR`, by default the XDG cache dir; `--no-cache` turns it off), so a second
@@ -21,6 +22,7 @@ mod call;
 mod exit;
 mod inspect;
 mod logging;
+mod new;
 mod payload;
 mod run;
 mod signals;
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
             Command::Call(args) => call::call(args, &cache).await,
             Command::Validate(args) => validate::validate(args, &cache).await,
             Command::Inspect(args) => inspect::inspect(args, &cache).await,
+            Command::New(args) => new::new(args).await,
         }
     });
     match outcome {
