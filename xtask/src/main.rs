@@ -5,7 +5,8 @@
 //! - `demo`: build the examples and run the order pipeline with the `airssys-wasm` command;
 //! - `demo-cluster`: the same pipeline split over two `airssys-wasm` processes and a
 //!   nats-server;
-//! - `test`: fixtures and examples (and the examples' shared library's unit tests), the layer
+//! - `test`: fixtures and examples (and the unit tests of the examples' shared library and of
+//!   the Rust guest SDK, `sdk/rust`), the layer
 //!   rule, cargo-deny, a nats-server for the cluster tests, then every test of the workspace,
 //!   then check every fixture is used;
 //! - `deny`: the offline cargo-deny checks (bans, licences, sources) and a self-test of the
@@ -78,6 +79,7 @@ fn test(args: &[String]) -> Result<()> {
     // The CLI tests run the example system.
     examples::build()?;
     examples::test_common()?;
+    test_sdk()?;
     layers::check_workspace()?;
     deny::check()?;
     // The cluster tests start their own servers from this binary.
@@ -86,6 +88,19 @@ fn test(args: &[String]) -> Result<()> {
     cmd.extend(args.iter().map(String::as_str));
     run::cargo(&cmd)?;
     fixtures::check_every_fixture_is_used(&built)
+}
+
+/// Runs the Rust guest SDK's unit tests on the host (its own workspace, `sdk/rust`).
+fn test_sdk() -> Result<()> {
+    let manifest = run::root().join("sdk/rust/Cargo.toml");
+    let target_dir = run::root().join("sdk/rust/target");
+    run::cargo(&[
+        "test",
+        "--manifest-path",
+        &manifest.to_string_lossy(),
+        "--target-dir",
+        &target_dir.to_string_lossy(),
+    ])
 }
 
 fn ci() -> Result<()> {

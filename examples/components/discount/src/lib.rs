@@ -15,7 +15,7 @@
 //! Grants it needs: none (and it gets none).
 
 use pipeline_common::{
-    Component, ComponentMessage, LogLevel, Reply, export_pipeline_component, failure, field,
+    Component, ComponentMessage, LogLevel, Reply, export_component, failure, field,
     host_messaging, id, log, messaging_error, number, reply, text, verb,
 };
 
@@ -41,7 +41,6 @@ fn loyalty(customer: &str) -> u64 {
 }
 
 impl Component for Discount {
-    const NAME: &'static str = "discount";
     const DESCRIPTION: &'static str = "volume and loyalty discounts (a faulty third-party rule)";
     const OPERATIONS: &'static [&'static str] = &["discount"];
 
@@ -69,4 +68,4 @@ impl Component for Discount {
     }
 }
 
-export_pipeline_component!(Discount);
+export_component!(Discount);

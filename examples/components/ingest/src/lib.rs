@@ -13,7 +13,7 @@
 use std::cell::Cell;
 
 use pipeline_common::{
-    Component, ComponentMessage, LogLevel, Reply, export_pipeline_component, failure,
+    Component, ComponentMessage, LogLevel, Reply, export_component, failure,
     host_messaging, id, log, messaging_error, reply, text, verb,
 };
 
@@ -44,7 +44,6 @@ fn order(line: &str) -> Option<String> {
 }
 
 impl Component for Ingest {
-    const NAME: &'static str = "ingest";
     const DESCRIPTION: &'static str = "splits a batch of order lines into order messages";
     const OPERATIONS: &'static [&'static str] = &["<batch>", "booked", "rejected", "status"];
     const STATEFUL: bool = true;
@@ -85,4 +84,4 @@ impl Component for Ingest {
     }
 }
 
-export_pipeline_component!(Ingest);
+export_component!(Ingest);

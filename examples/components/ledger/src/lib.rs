@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use pipeline_common::{
     Component, ComponentError, ComponentMessage, ERROR_CONTENT_TYPE, LogLevel, Reply, WasmError,
-    export_pipeline_component, failure, field, host_messaging, id, log, messaging_error, number,
+    export_component, failure, field, host_messaging, id, log, messaging_error, number,
     reply, storage, storage_error, text, verb,
 };
 
@@ -93,7 +93,6 @@ fn callback_text(message: &ComponentMessage) -> Result<String, String> {
 }
 
 impl Component for Ledger {
-    const NAME: &'static str = "ledger";
     const DESCRIPTION: &'static str = "books priced orders and persists the totals";
     const OPERATIONS: &'static [&'static str] = &["order", "totals"];
     const STATEFUL: bool = true;
@@ -173,4 +172,4 @@ impl Component for Ledger {
     }
 }
 
-export_pipeline_component!(Ledger);
+export_component!(Ledger);

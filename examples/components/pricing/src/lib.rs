@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 
 use pipeline_common::{
-    Component, ComponentConfig, ComponentError, ComponentMessage, Reply, export_pipeline_component,
+    Component, ComponentConfig, ComponentError, ComponentMessage, Reply, export_component,
     failure, field, number, reply, text, verb,
 };
 
@@ -22,7 +22,6 @@ thread_local! {
 struct Pricing;
 
 impl Component for Pricing {
-    const NAME: &'static str = "pricing";
     const DESCRIPTION: &'static str = "prices orders from its configured price list";
     const OPERATIONS: &'static [&'static str] = &["price"];
 
@@ -66,4 +65,4 @@ impl Component for Pricing {
     }
 }
 
-export_pipeline_component!(Pricing);
+export_component!(Pricing);

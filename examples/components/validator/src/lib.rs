@@ -12,7 +12,7 @@
 use std::cell::Cell;
 
 use pipeline_common::{
-    Component, ComponentMessage, LogLevel, Reply, export_pipeline_component, failure, field,
+    Component, ComponentMessage, LogLevel, Reply, export_component, failure, field,
     host_messaging, id, log, messaging_error, reply, text, verb,
 };
 
@@ -51,7 +51,6 @@ fn problem(order: &str) -> Option<&'static str> {
 }
 
 impl Component for Validator {
-    const NAME: &'static str = "validator";
     const DESCRIPTION: &'static str = "checks orders, forwards the good ones, reports the bad ones";
     const OPERATIONS: &'static [&'static str] = &["order", "stats"];
     const STATEFUL: bool = true;
@@ -92,4 +91,4 @@ impl Component for Validator {
     }
 }
 
-export_pipeline_component!(Validator);
+export_component!(Validator);
