@@ -19,6 +19,11 @@ fn id(text: &str) -> ComponentId {
 /// A host running `kit` (as `demo/kit/1`) next to echo, with storage in a file and the
 /// origins `http` allowed.
 async fn host_with(dir: &Path, kit: &str, http: &[String]) -> Host {
+    host_limited(dir, kit, http, 60_000).await
+}
+
+/// As [`host_with`], with a wall-clock cap per call of `wall_ms`.
+async fn host_limited(dir: &Path, kit: &str, http: &[String], wall_ms: u64) -> Host {
     let outbound = http
         .iter()
         .map(|o| format!("\"{o}\""))
@@ -40,7 +45,7 @@ path = "{kit}"
 
 [components.limits]
 max_execution_time_ms = 20000
-max_wall_time_ms = 60000
+max_wall_time_ms = {wall_ms}
 
 [components.capabilities.messaging]
 request = ["demo/echo/1"]
@@ -209,5 +214,50 @@ async fn fetch_reaches_granted_origins_only_and_denials_are_audited() {
     let denied = ask(&host, &format!("fetch http://127.0.0.1:{port}/greeting")).await;
     assert!(denied.starts_with("failed "), "{denied}");
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+    host.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_never_answers_is_cut_by_the_wall_clock_cap() {
+    // Accepts connections and never answers them.
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_limited(
+        dir.path(),
+        "js-kit",
+        &["http://127.0.0.1:*".to_owned()],
+        1_500,
+    )
+    .await;
+    let cut = host
+        .request(
+            &id("demo/kit/1"),
+            format!("fetch http://127.0.0.1:{port}/never"),
+        )
+        .await
+        .expect_err("the call outlives its wall-clock cap");
+    assert!(
+        matches!(cut.error_callback(), Some(ErrorCallback::TargetFailed(why)) if why.contains("did not finish within")),
+        "{cut:?}"
+    );
+    // The component is restarted and answers again.
+    let mut answered = None;
+    for _ in 0..100 {
+        match host.request(&id("demo/kit/1"), "echo back").await {
+            Ok(reply) => {
+                answered = Some(reply);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(answered.as_deref(), Some(&b"js:back"[..]));
     host.shutdown().await.unwrap();
 }
