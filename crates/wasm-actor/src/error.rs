@@ -90,22 +90,7 @@ impl Error {
 /// A `Result` whose error defaults to this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An error's message followed by each of its causes (`message: cause: cause`), so a reason
-/// kept as text still says what went wrong underneath (wasmtime's own error, an OS error).
-pub(crate) fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let inner_text = inner.to_string();
-        // Some errors repeat their cause in their own message; say it once.
-        if !text.ends_with(&inner_text) {
-            text.push_str(": ");
-            text.push_str(&inner_text);
-        }
-        cause = inner.source();
-    }
-    text
-}
+pub(crate) use wasm_core::with_causes;
 
 #[cfg(test)]
 mod tests {

@@ -21,7 +21,7 @@ mod status;
 pub mod storage;
 
 pub use config::{ComponentConfig, ResourceLimits};
-pub use error::{Error, Result};
+pub use error::{Error, Result, with_causes};
 pub use errors::{
     ComponentError, ExecutionError, MessagingError, SecurityError, StorageError, WasmError,
 };

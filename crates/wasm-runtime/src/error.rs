@@ -218,20 +218,9 @@ impl Error {
         }
     }
 
-    /// The message and each cause, once (`message: cause: cause`): for text that leaves the
-    /// error chain (a guest's `wasm-error`).
+    /// The message and each cause, once: for text that leaves the error chain.
     fn with_causes(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(inner) = cause {
-            let inner_text = inner.to_string();
-            if !text.ends_with(&inner_text) {
-                text.push_str(": ");
-                text.push_str(&inner_text);
-            }
-            cause = inner.source();
-        }
-        text
+        wasm_core::with_causes(self)
     }
 }
 
