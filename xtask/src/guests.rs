@@ -61,11 +61,13 @@ impl Workspace {
     /// Builds every guest into `<out>/<name>.wasm` and writes `<out>/index.txt`
     /// (`<name>\t<file>` per line). Returns the names.
     pub fn build(&self) -> Result<Vec<&'static str>> {
-        let kinds: Vec<Kind> = [Kind::Wasip2, Kind::CoreModule]
-            .into_iter()
-            .filter(|kind| self.guests.iter().any(|(_, k)| k == kind))
-            .collect();
-        let targets: Vec<&str> = kinds.iter().filter_map(|k| k.target()).collect();
+        // The rust targets of the cargo-built guests, each once.
+        let mut targets: Vec<&str> = Vec::new();
+        for target in self.guests.iter().filter_map(|(_, k)| k.target()) {
+            if !targets.contains(&target) {
+                targets.push(target);
+            }
+        }
         tools::ensure_targets(&targets)?;
         let manifest = self
             .path()
@@ -76,10 +78,7 @@ impl Workspace {
         // files are read from there below.
         let target_dir = self.path().join("target");
         let target_dir = target_dir.to_string_lossy().into_owned();
-        for kind in kinds {
-            let Some(target) = kind.target() else {
-                continue;
-            };
+        for &target in &targets {
             let mut args = vec![
                 "build",
                 "--release",
@@ -90,7 +89,11 @@ impl Workspace {
                 "--target",
                 target,
             ];
-            for (name, _) in self.guests.iter().filter(|(_, k)| *k == kind) {
+            for (name, _) in self
+                .guests
+                .iter()
+                .filter(|(_, k)| k.target() == Some(target))
+            {
                 args.extend(["-p", name]);
             }
             run::cargo(&args).with_context(|| format!("building the {target} {}s", self.label))?;
@@ -101,11 +104,10 @@ impl Workspace {
         for (name, kind) in self.guests {
             let label = self.label;
             let file = format!("{name}.wasm");
-            let component = match (kind, kind.target()) {
-                (Kind::Python | Kind::JavaScript, _) => {
-                    self.build_script(*kind, name, &out.join(&file))?
-                }
-                (_, Some(target)) => {
+            // A guest with no rust target is a script (Python, JavaScript).
+            let component = match kind.target() {
+                None => self.build_script(*kind, name, &out.join(&file))?,
+                Some(target) => {
                     let built = Path::new(&target_dir)
                         .join(target)
                         .join("release")
@@ -117,7 +119,6 @@ impl Workspace {
                         _ => bytes,
                     }
                 }
-                (_, None) => bail!("{label} {name}: no way to build it"),
             };
             check_component(label, name, &component)?;
             fs::write(out.join(&file), &component)

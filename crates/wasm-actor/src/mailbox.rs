@@ -156,7 +156,6 @@ impl Mailbox {
         timeout: Duration,
     ) -> Result<(), Box<(Refused, Envelope)>> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut envelope = envelope;
         loop {
             // Registered before the check, so a pop between the check and the wait is seen.
             let room = self.room.notified();
@@ -183,16 +182,9 @@ impl Mailbox {
             drop(waiter);
             if woken.is_err() {
                 // One last look: room may have come with the deadline.
-                match self.try_push(envelope) {
-                    Ok(()) => return Ok(()),
-                    Err(refused) => return Err(refused),
-                }
+                return self.try_push(envelope);
             }
-            envelope = match self.try_push(envelope) {
-                Ok(()) => return Ok(()),
-                Err(refused) if refused.0 == Refused::Full => refused.1,
-                Err(refused) => return Err(refused),
-            };
+            // Woken: the next turn checks again (another producer may have taken the room).
         }
     }
 

@@ -203,24 +203,19 @@ impl Error {
                 WasmError::ResourceLimitExceeded(format!("{limit}: {detail}"))
             }
             Self::Instantiate { .. } | Self::Grants { .. } | Self::Limits { .. } => {
-                WasmError::InstantiationFailed(self.with_causes())
+                WasmError::InstantiationFailed(wasm_core::with_causes(self))
             }
             Self::MissingExport { .. } => WasmError::ExportNotFound(self.to_string()),
             Self::NotWasm { .. }
             | Self::CoreModule { .. }
             | Self::Invalid { .. }
             | Self::UnknownImport { .. }
-            | Self::Compile { .. } => WasmError::InvalidComponent(self.with_causes()),
+            | Self::Compile { .. } => WasmError::InvalidComponent(wasm_core::with_causes(self)),
             Self::Engine { .. }
             | Self::Read { .. }
             | Self::Trapped { .. }
-            | Self::Poisoned { .. } => WasmError::RuntimeError(self.with_causes()),
+            | Self::Poisoned { .. } => WasmError::RuntimeError(wasm_core::with_causes(self)),
         }
-    }
-
-    /// The message and each cause, once: for text that leaves the error chain.
-    fn with_causes(&self) -> String {
-        wasm_core::with_causes(self)
     }
 }
 

@@ -37,19 +37,17 @@ impl HttpGate {
     fn check(&self, request: &http::Request<WasiBody>) -> Result<(), HttpError> {
         let uri = request.uri();
         let scheme = uri.scheme_str().and_then(HttpScheme::parse);
-        let host = uri
-            .host()
-            .map(|h| h.trim_start_matches('[').trim_end_matches(']'));
-        let (Some(scheme), Some(host)) = (scheme, host) else {
+        // As written (`[::1]` for IPv6), for the audit; the check takes it without brackets.
+        let (Some(scheme), Some(written)) = (scheme, uri.host()) else {
             return Err(HttpError::HttpRequestUriInvalid);
         };
+        let host = written.trim_start_matches('[').trim_end_matches(']');
         let port = uri.port_u16().unwrap_or_else(|| scheme.default_port());
         self.caps.check_http(scheme, host, port).map_err(|denial| {
             let origin = format!(
-                "{} {}://{}:{port}",
+                "{} {}://{written}:{port}",
                 request.method(),
-                scheme.as_str(),
-                uri.host().unwrap_or(host)
+                scheme.as_str()
             );
             audit_denial(self.audit.as_ref(), self.caps.component(), denial, &origin);
             HttpError::HttpRequestDenied
