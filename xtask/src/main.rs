@@ -84,9 +84,13 @@ fn test(args: &[String]) -> Result<()> {
     deny::check()?;
     // The cluster tests start their own servers from this binary.
     tools::ensure_nats_server()?;
+    // The admin endpoint's test checks a scrape of /metrics with it.
+    tools::ensure_promtool()?;
     let mut cmd = vec!["test", "--workspace"];
     cmd.extend(args.iter().map(String::as_str));
     run::cargo(&cmd)?;
+    // The OTLP exporter is off by default; this keeps its feature compiling.
+    run::cargo(&["check", "--bin", "airssys-wasm", "--features", "wasm-host/otlp"])?;
     fixtures::check_every_fixture_is_used(&built)
 }
 

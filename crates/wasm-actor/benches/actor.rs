@@ -1,5 +1,6 @@
 //! Actor benchmarks (issue 4): one-way throughput between two components, request-response
-//! round trips, and spawning 10,000 components. Every figure is the median of several runs,
+//! round trips, and spawning 10,000 components; (issue 12) the pause of a live upgrade and
+//! the cost of per-message spans. Every figure is the median of several runs,
 //! compared with a baseline measured in the same run, and printed with its target.
 //!
 //! Run with `cargo bench -p wasm-actor` (or `cargo xtask bench`). Without `--bench` (as under
@@ -9,6 +10,8 @@
 
 #[path = "actor/baseline.rs"]
 mod baseline;
+#[path = "actor/operate.rs"]
+mod operate;
 #[path = "actor/spawn.rs"]
 mod spawn;
 
@@ -324,7 +327,7 @@ fn main() {
     };
     let pinger = load("pinger");
     let echo = load("echo");
-    // `AIRSSYS_BENCH_ONLY=throughput,rtt,spawn` picks sections and `AIRSSYS_BENCH_FLAVOUR=current`
+    // `AIRSSYS_BENCH_ONLY=throughput,rtt,spawn,upgrade,observability` picks sections and `AIRSSYS_BENCH_FLAVOUR=current`
     // or `multi` one runtime flavour (for profiling).
     let only = std::env::var("AIRSSYS_BENCH_ONLY").unwrap_or_default();
     let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
@@ -336,5 +339,11 @@ fn main() {
     }
     if wanted("spawn") {
         spawn::report(sizes, full);
+    }
+    if wanted("upgrade") {
+        operate::upgrade_pause(&engine, &echo, sizes, full);
+    }
+    if wanted("observability") {
+        operate::observed_throughput(&engine, &pinger, sizes, full);
     }
 }

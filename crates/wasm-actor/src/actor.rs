@@ -12,21 +12,28 @@
 //! (the supervisor sets it and wakes the mailbox), or with a failure. A kill still interrupts
 //! it at once: ractor races every handler against its kill signal.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
-use wasm_core::{ComponentConfig, ErrorCallback, HealthStatus};
+use tracing::Instrument;
+use wasm_core::{
+    ComponentConfig, ComponentId, ComponentMessage, ComponentMetadata, ErrorCallback, HealthStatus,
+};
 use wasm_runtime::{ComponentInstance, InstanceSpec};
 
 use crate::context::SystemContext;
+use crate::error::with_causes;
 use crate::events::SystemEvent;
 use crate::mailbox::Envelope;
-use crate::registry::{InFlight, Slot};
+use crate::registry::{InFlight, PendingUpgrade, Slot, Version};
 use crate::stats::bump;
+use crate::trace;
+use crate::upgrade::{Upgrade, UpgradeError};
 
 /// How many envelopes are handled in a row before the actor yields to the other tasks of its
 /// thread and looks whether a health poll is due. A stop does not wait for the batch: the
@@ -71,23 +78,17 @@ impl Actor for ComponentActor {
         args: ActorArgs,
     ) -> Result<ActorState, ActorProcessingErr> {
         let ActorArgs { slot, ctx } = args;
-        let spec = InstanceSpec {
-            capabilities: slot.caps.clone(),
-            services: ctx.services(),
-            limits: slot.spec.limits,
-        };
-        let mut instance =
-            ComponentInstance::instantiate(&ctx.engine, &slot.spec.component, spec).await?;
-        let config = ComponentConfig {
-            env_vars: slot.spec.grants.env.clone(),
-            config_data: slot.spec.config_data.clone(),
-            resource_limits: slot.spec.limits,
-        };
-        instance
-            .initialize(&config)
-            .await?
-            .map_err(|e| format!("{}: initialize returned {e}", slot.id()))?;
-        *slot.metadata.write() = Some(instance.metadata().await?);
+        let version = slot.version();
+        let (instance, metadata) =
+            new_instance(&ctx, &version)
+                .await
+                .map_err(|e| match e.step {
+                    "initialize" => format!("{}: initialize returned {}", slot.id(), e.reason),
+                    _ => e.reason,
+                })?;
+        *slot.metadata.write() = Some(metadata);
+        slot.usage.new_instance();
+        slot.usage.record_usage(&instance.usage());
         *slot.health.lock() = HealthStatus::Unknown;
         let health = ctx.config.health_interval.map(|every| {
             let mut interval = tokio::time::interval_at(Instant::now() + every, every);
@@ -142,7 +143,172 @@ impl Actor for ComponentActor {
     }
 }
 
+/// Runs one handle call in its span, with its trace context current (the context of a span
+/// whose parent is the sending span, when the message is traced). A span no subscriber wants
+/// is not entered, and an untraced call sets no context.
+async fn observed<F: Future>(
+    id: &ComponentId,
+    message: &ComponentMessage,
+    request: bool,
+    callback: bool,
+    call: F,
+) -> F::Output {
+    let span = handle_span(id, message, request, callback);
+    let handling = message.metadata.trace.map(|parent| parent.child());
+    if let (Some(parent), Some(this)) = (message.metadata.trace, handling)
+        && !span.is_disabled()
+    {
+        span.record("trace_id", this.trace_id_hex());
+        span.record("span_id", this.span_id_hex());
+        span.record("parent_span_id", parent.span_id_hex());
+    }
+    match (handling, span.is_disabled()) {
+        (None, true) => call.await,
+        (None, false) => call.instrument(span).await,
+        (Some(_), true) => trace::scope(handling, call).await,
+        (Some(_), false) => trace::scope(handling, call.instrument(span)).await,
+    }
+}
+
+/// The span of one handle call: who handles what from whom, under which correlation id; the
+/// trace fields are filled in when the message is traced. A request's span and its
+/// callback's share the correlation id, and the callback's parent is the requesting span.
+fn handle_span(
+    id: &ComponentId,
+    message: &ComponentMessage,
+    request: bool,
+    callback: bool,
+) -> tracing::Span {
+    let kind = match (callback, request) {
+        (true, _) => "callback",
+        (false, true) => "request",
+        (false, false) => "message",
+    };
+    tracing::info_span!(
+        target: "airssys::message",
+        "handle",
+        component = %id,
+        sender = %message.sender,
+        kind,
+        correlation_id = message.metadata.correlation_id.as_ref().map(|c| c.as_str()),
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+        parent_span_id = tracing::field::Empty,
+    )
+}
+
+/// Instantiates `version` (its grants name the component), calls `initialize` and reads
+/// `metadata`; an error names the step that failed.
+async fn new_instance(
+    ctx: &SystemContext,
+    version: &Version,
+) -> Result<(ComponentInstance, ComponentMetadata), UpgradeError> {
+    let spec = InstanceSpec {
+        capabilities: version.caps.clone(),
+        services: ctx.services(),
+        limits: version.limits,
+    };
+    let mut instance = ComponentInstance::instantiate(&ctx.engine, &version.code, spec)
+        .await
+        .map_err(|e| UpgradeError::at("instantiate", with_causes(&e)))?;
+    let config = ComponentConfig {
+        env_vars: version.grants.env.clone(),
+        config_data: version.config_data.clone(),
+        resource_limits: version.limits,
+    };
+    instance
+        .initialize(&config)
+        .await
+        .map_err(|e| UpgradeError::at("initialize", with_causes(&e)))?
+        .map_err(|e| UpgradeError::at("initialize", e))?;
+    let metadata = instance
+        .metadata()
+        .await
+        .map_err(|e| UpgradeError::at("metadata", with_causes(&e)))?;
+    Ok((instance, metadata))
+}
+
 impl ActorState {
+    /// Takes the pending upgrade: a new instance of the new code is built and initialized
+    /// while the old one waits (no message is handled meanwhile); when both versions take
+    /// part in the state hand-off, the old one's `save` goes to the new one's `restore`; then
+    /// the new instance replaces the old. On any failure of the new version the old instance
+    /// stays, untouched, and the caller is told which step failed. A `save` that fails has
+    /// failed the old instance: that is returned, and the supervisor restarts it.
+    async fn take_upgrade(&mut self) -> Result<(), ActorProcessingErr> {
+        self.slot.upgrade_pending.store(false, Ordering::Release);
+        let Some(PendingUpgrade { version, done }) = self.slot.upgrade.lock().take() else {
+            return Ok(());
+        };
+        let _call = self.ctx.counters.unit();
+        let from = self
+            .slot
+            .metadata
+            .read()
+            .as_ref()
+            .map(|m| m.version.clone())
+            .unwrap_or_default();
+        let (mut next, metadata) = match new_instance(&self.ctx, &version).await {
+            Ok(built) => built,
+            Err(e) => {
+                self.upgrade_failed(done, e);
+                return Ok(());
+            }
+        };
+        let mut handed_over = false;
+        if self.instance.hands_off_state() && next.hands_off_state() {
+            let state = match self.instance.save_state().await {
+                Ok(state) => state.unwrap_or_default(),
+                Err(e) => {
+                    let reason = with_causes(&e);
+                    self.upgrade_failed(done, UpgradeError::at("save", &reason));
+                    return Err(reason.into());
+                }
+            };
+            let restored = match next.restore_state(&state, &from).await {
+                Ok(Some(Ok(()))) | Ok(None) => Ok(()),
+                Ok(Some(Err(refused))) => Err(UpgradeError::at(
+                    "restore",
+                    format!("the new version refused the state: {refused}"),
+                )),
+                Err(e) => Err(UpgradeError::at("restore", with_causes(&e))),
+            };
+            if let Err(e) = restored {
+                self.upgrade_failed(done, e);
+                return Ok(());
+            }
+            handed_over = true;
+        }
+        let to = metadata.version.clone();
+        self.instance = next;
+        *self.slot.metadata.write() = Some(metadata);
+        *self.slot.version.write() = version;
+        self.slot.usage.new_instance();
+        self.slot.usage.record_usage(&self.instance.usage());
+        self.ctx.events.publish(SystemEvent::Upgraded {
+            id: self.slot.id().clone(),
+            from: from.clone(),
+            to: to.clone(),
+        });
+        tracing::info!(component = %self.slot.id(), %from, %to, handed_over, "component upgraded");
+        // The caller may have given up waiting; the upgrade stands either way.
+        let _ = done.send(Ok(Upgrade {
+            from,
+            to,
+            state_handed_over: handed_over,
+        }));
+        Ok(())
+    }
+
+    fn upgrade_failed(
+        &self,
+        done: tokio::sync::oneshot::Sender<Result<Upgrade, UpgradeError>>,
+        e: UpgradeError,
+    ) {
+        tracing::warn!(component = %self.slot.id(), step = e.step, reason = %e.reason, "upgrade failed; the old version keeps running");
+        let _ = done.send(Err(e));
+    }
+
     /// Handles envelopes until the slot is told to stop (or a call fails), waiting on the
     /// mailbox whenever it is empty.
     async fn run(&mut self) -> Result<(), ActorProcessingErr> {
@@ -151,6 +317,9 @@ impl ActorState {
             // A stop takes effect after the current message: what is queued stays queued.
             if self.slot.stopping.load(Ordering::Acquire) {
                 return Ok(());
+            }
+            if self.slot.upgrade_pending.load(Ordering::Acquire) {
+                self.take_upgrade().await?;
             }
             // Taken before the pop: the system is never idle between queue and call.
             let call = self.ctx.counters.unit();
@@ -201,23 +370,56 @@ impl ActorState {
             message: message.clone(),
             request,
         });
-        let outcome = if callback {
-            self.instance
-                .handle_callback(&message)
+        let observe = self.ctx.config.observe;
+        let instance = &mut self.instance;
+        let outcome = {
+            // Pinned here once: the span and the trace context wrap a pointer to the call, not
+            // the call's (large) future itself, which is never moved.
+            let mut call = pin!(async {
+                if callback {
+                    instance
+                        .handle_callback(&message)
+                        .await
+                        .map(|r| r.map(|()| None))
+                } else {
+                    instance.handle_message(&message).await
+                }
+            });
+            if observe {
+                observed(
+                    self.slot.id(),
+                    &message,
+                    request.is_some(),
+                    callback,
+                    call.as_mut(),
+                )
                 .await
-                .map(|r| r.map(|()| None))
-        } else {
-            self.instance.handle_message(&message).await
+            } else {
+                call.await
+            }
         };
         self.slot.in_flight.lock().take();
+        let usage = &self.slot.usage;
+        if observe {
+            usage.record_call(&self.instance.usage());
+            if request.is_some() {
+                usage.answered();
+            }
+        }
         let delivery = &self.ctx.delivery;
         match outcome {
             Ok(result) => {
-                bump(if callback {
-                    &self.ctx.counters.callbacks_handled
+                if callback {
+                    bump(&self.ctx.counters.callbacks_handled);
                 } else {
-                    &self.ctx.counters.messages_handled
-                });
+                    bump(&self.ctx.counters.messages_handled);
+                }
+                if observe {
+                    usage.handled(callback);
+                    if let Err(error) = &result {
+                        usage.returned(error);
+                    }
+                }
                 match (result, request) {
                     (Ok(reply), Some(n)) => delivery.complete(n, Ok(reply.unwrap_or_default())),
                     (Err(error), Some(n)) => {
@@ -231,6 +433,9 @@ impl ActorState {
                 Ok(())
             }
             Err(error) => {
+                if observe {
+                    usage.failed(&error);
+                }
                 let reason = error.to_string();
                 delivery.failed_in_call(self.slot.id(), &message, request, &reason);
                 Err(reason.into())

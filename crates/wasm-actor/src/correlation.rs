@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot};
-use wasm_core::{ComponentId, CorrelationId, ErrorCallback, MessagingError};
+use wasm_core::{ComponentId, CorrelationId, ErrorCallback, MessagingError, TraceContext};
 
 use crate::delivery::Delivery;
 use crate::remote::RemoteReply;
@@ -40,6 +40,8 @@ pub(crate) struct Pending {
     pub(crate) target: ComponentId,
     /// When it times out.
     pub(crate) deadline: Instant,
+    /// The trace of the requesting span, carried by the callback.
+    pub(crate) trace: Option<TraceContext>,
     /// Held until the request is answered (after its callback is queued) or dropped.
     pub(crate) _work: WorkUnit,
 }
@@ -128,6 +130,17 @@ impl Correlations {
         target: ComponentId,
         timeout: Duration,
     ) -> Result<u64, MessagingError> {
+        self.register_traced(requester, target, timeout, None)
+    }
+
+    /// As [`Correlations::register`], keeping the requesting span's trace for the callback.
+    pub(crate) fn register_traced(
+        &self,
+        requester: Requester,
+        target: ComponentId,
+        timeout: Duration,
+        trace: Option<TraceContext>,
+    ) -> Result<u64, MessagingError> {
         if !self.timer.alive.load(Ordering::Acquire) {
             tracing::error!("request timer task is gone; request refused");
             return Err(MessagingError::DeliveryFailed(
@@ -142,6 +155,7 @@ impl Correlations {
             requester,
             target,
             deadline,
+            trace,
             _work: self.counters.unit(),
         };
         let wake = {

@@ -52,6 +52,7 @@ pub(crate) fn message(
             correlation_id,
             timestamp: Timestamp::now(),
             content_type: None,
+            trace: crate::trace::current(),
         },
     }
 }
@@ -157,12 +158,19 @@ impl Delivery {
         if slot.is_none() && self.remote.is_none() {
             return Routed::Done(Err(MessagingError::TargetNotFound(to.clone())));
         }
-        let n = match self.correlations.register(requester, to.clone(), timeout) {
+        let message = message(from, payload, None);
+        let traced = message.metadata.trace;
+        let n = match self
+            .correlations
+            .register_traced(requester, to.clone(), timeout, traced)
+        {
             Ok(n) => n,
             Err(error) => return Routed::Done(Err(error)),
         };
         let id = format_id(n);
-        let message = message(from, payload, Some(id.clone()));
+        let mut message = message;
+        message.metadata.reply_to = Some(from.clone());
+        message.metadata.correlation_id = Some(id.clone());
         let Some(slot) = slot else {
             let remote = self
                 .remote
@@ -500,6 +508,7 @@ impl Delivery {
         let Pending {
             requester,
             target,
+            trace,
             _work,
             ..
         } = pending;
@@ -522,6 +531,8 @@ impl Delivery {
                         reply_to: None,
                         timestamp: Timestamp::now(),
                         content_type,
+                        // The requesting span: the callback's span is linked to it.
+                        trace,
                     },
                 };
                 let envelope = Envelope::Callback(callback);

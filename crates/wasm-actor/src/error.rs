@@ -56,6 +56,17 @@ pub enum Error {
         /// What the error callback said.
         reason: ErrorCallback,
     },
+    /// An upgrade did not happen; the old version keeps running with its mailbox.
+    #[error("upgrade of {component} failed at {step}: {reason}")]
+    UpgradeFailed {
+        /// The component.
+        component: ComponentId,
+        /// The step that failed: `compile`, `instantiate`, `initialize`, `metadata`, `save`,
+        /// `restore`, or `switch` (the component was not running to take it).
+        step: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The actor runtime failed (spawning or messaging an actor).
     #[error("actor runtime: {0}")]
     Actor(String),

@@ -6,7 +6,9 @@ use tokio::sync::broadcast;
 use wasm_core::{ComponentId, MessagePayload};
 use wasm_security::{AuditEvent, AuditSink, Decision, MemoryAuditLog};
 
+use crate::registry::ComponentRegistry;
 use crate::stats::{Counters, bump};
+use crate::usage::ComponentState;
 
 /// Something that happened in the system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +72,16 @@ pub enum SystemEvent {
         /// Why it is taken as gone (it left, or missed its heartbeats).
         reason: String,
     },
+    /// A component switched to a new version of its code ([`crate::ActorSystem::upgrade`]);
+    /// its mailbox, storage and pending callbacks went over to the new version.
+    Upgraded {
+        /// The component.
+        id: ComponentId,
+        /// The version it ran (its metadata's `version`).
+        from: String,
+        /// The version it runs now.
+        to: String,
+    },
     /// A supervision group exceeded its restart intensity and stopped.
     GroupFailed {
         /// The group.
@@ -84,24 +96,72 @@ pub enum SystemEvent {
 #[derive(Debug, Clone)]
 pub(crate) struct EventBus {
     sender: broadcast::Sender<SystemEvent>,
+    capacity: usize,
     counters: Arc<Counters>,
+    registry: Arc<ComponentRegistry>,
 }
 
 impl EventBus {
-    pub(crate) fn new(capacity: usize, counters: Arc<Counters>) -> Self {
-        let (sender, _) = broadcast::channel(capacity.max(1));
-        Self { sender, counters }
+    pub(crate) fn new(
+        capacity: usize,
+        counters: Arc<Counters>,
+        registry: Arc<ComponentRegistry>,
+    ) -> Self {
+        let capacity = capacity.max(1);
+        let (sender, _) = broadcast::channel(capacity);
+        Self {
+            sender,
+            capacity,
+            counters,
+            registry,
+        }
     }
 
-    /// Publishes an event and counts restarts, dead letters and denials.
+    /// Publishes an event; counts restarts, dead letters and denials (for the system and
+    /// for the component) and keeps the component's state.
     pub(crate) fn publish(&self, event: SystemEvent) {
+        let slot = |id: &ComponentId| self.registry.get(id);
         match &event {
-            SystemEvent::Restarted { .. } => bump(&self.counters.restarts),
-            SystemEvent::DeadLetter { .. } => bump(&self.counters.dead_letters),
-            SystemEvent::CapabilityDenied { .. } => bump(&self.counters.capability_denials),
+            SystemEvent::Started { id } | SystemEvent::Upgraded { id, .. } => {
+                if let Some(slot) = slot(id) {
+                    slot.usage.set_state(ComponentState::Running);
+                }
+            }
+            SystemEvent::Failed { id, .. } => {
+                if let Some(slot) = slot(id) {
+                    slot.usage.set_state(ComponentState::Restarting);
+                }
+            }
+            SystemEvent::Restarted { id, .. } => {
+                bump(&self.counters.restarts);
+                if let Some(slot) = slot(id) {
+                    bump(&slot.usage.restarts);
+                }
+            }
+            SystemEvent::DeadLetter { target, .. } => {
+                bump(&self.counters.dead_letters);
+                if let Some(slot) = slot(target) {
+                    bump(&slot.usage.dead_letters);
+                }
+            }
+            SystemEvent::CapabilityDenied {
+                component,
+                capability,
+                ..
+            } => {
+                bump(&self.counters.capability_denials);
+                if let Some(slot) = slot(component) {
+                    slot.usage.denied(capability);
+                }
+            }
             _ => {}
         }
         tracing::debug!(?event, "system event");
+        // The oldest event is overwritten when the channel is full: a subscriber that has not
+        // read it loses it.
+        if self.sender.receiver_count() > 0 && self.sender.len() >= self.capacity {
+            bump(&self.counters.events_lost);
+        }
         // No subscribers is fine: events are informational.
         let _ = self.sender.send(event);
     }

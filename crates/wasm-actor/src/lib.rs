@@ -26,6 +26,9 @@ mod spec;
 mod stats;
 mod supervisor;
 mod system;
+mod trace;
+mod upgrade;
+mod usage;
 
 pub use context::SystemConfig;
 pub use correlation::Outcome;
@@ -37,3 +40,7 @@ pub use router::Router;
 pub use spec::{ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy};
 pub use stats::SystemStats;
 pub use system::ActorSystem;
+pub use upgrade::Upgrade;
+pub use usage::{
+    ComponentState, ComponentStats, ComponentStatus, DURATION_BUCKETS_NANOS, ERROR_KINDS,
+};

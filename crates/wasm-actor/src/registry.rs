@@ -5,18 +5,25 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use parking_lot::{Mutex, RwLock};
-use wasm_core::{ComponentId, ComponentInfo, ComponentMessage, ComponentMetadata, HealthStatus};
-use wasm_security::CapabilitySet;
+use tokio::sync::oneshot;
+use wasm_core::{
+    ComponentId, ComponentInfo, ComponentMessage, ComponentMetadata, HealthStatus, ResourceLimits,
+};
+use wasm_runtime::LoadedComponent;
+use wasm_security::{CapabilitySet, Grants};
 
 use crate::mailbox::Mailbox;
 use crate::spec::ComponentSpec;
 use crate::stats::Counters;
+use crate::upgrade::{Upgrade, UpgradeError};
+use crate::usage::ComponentCounters;
 
 /// Everything about one registered component that outlives its actor instances.
 #[derive(Debug)]
 pub(crate) struct Slot {
+    /// The spec it was started with: its id, mailbox and restart policy hold for its life;
+    /// the code, grants, limits and config of new instances are `version`'s.
     pub(crate) spec: ComponentSpec,
-    pub(crate) caps: Arc<CapabilitySet>,
     pub(crate) mailbox: Mailbox,
     pub(crate) metadata: RwLock<Option<ComponentMetadata>>,
     pub(crate) health: Mutex<HealthStatus>,
@@ -26,6 +33,44 @@ pub(crate) struct Slot {
     /// The envelope the instance is handling, if any: reported by the supervisor when the
     /// instance had to be killed in the middle of the call.
     pub(crate) in_flight: Mutex<Option<InFlight>>,
+    /// What this component did (across its instances) and where it is in its life.
+    pub(crate) usage: ComponentCounters,
+    /// What new instances start from: the spec's until an upgrade replaces it.
+    pub(crate) version: RwLock<Arc<Version>>,
+    /// An upgrade waiting for the instance to take it between two messages.
+    pub(crate) upgrade: Mutex<Option<PendingUpgrade>>,
+    /// Set while `upgrade` holds one: the draining loop reads this flag, not the lock.
+    pub(crate) upgrade_pending: AtomicBool,
+}
+
+/// What a component's instances are made from; an upgrade replaces it as a whole.
+#[derive(Debug)]
+pub(crate) struct Version {
+    pub(crate) code: LoadedComponent,
+    pub(crate) grants: Grants,
+    /// `grants`, compiled.
+    pub(crate) caps: Arc<CapabilitySet>,
+    pub(crate) limits: ResourceLimits,
+    pub(crate) config_data: Option<Vec<u8>>,
+}
+
+impl Version {
+    pub(crate) fn of(spec: &ComponentSpec, caps: Arc<CapabilitySet>) -> Self {
+        Self {
+            code: spec.component.clone(),
+            grants: spec.grants.clone(),
+            caps,
+            limits: spec.limits,
+            config_data: spec.config_data.clone(),
+        }
+    }
+}
+
+/// An upgrade handed to a component's instance.
+#[derive(Debug)]
+pub(crate) struct PendingUpgrade {
+    pub(crate) version: Arc<Version>,
+    pub(crate) done: oneshot::Sender<Result<Upgrade, UpgradeError>>,
 }
 
 /// A message (or callback, with no request) being handled.
@@ -43,14 +88,22 @@ impl Slot {
         counters: Arc<Counters>,
     ) -> Self {
         Self {
+            version: RwLock::new(Arc::new(Version::of(&spec, caps))),
             spec,
-            caps,
             mailbox: Mailbox::new(capacity, counters),
             metadata: RwLock::new(None),
             health: Mutex::new(HealthStatus::Unknown),
             stopping: AtomicBool::new(false),
             in_flight: Mutex::new(None),
+            usage: ComponentCounters::default(),
+            upgrade: Mutex::new(None),
+            upgrade_pending: AtomicBool::new(false),
         }
+    }
+
+    /// What new instances start from now.
+    pub(crate) fn version(&self) -> Arc<Version> {
+        self.version.read().clone()
     }
 
     pub(crate) fn id(&self) -> &ComponentId {

@@ -13,6 +13,7 @@ use crate::error::{Error, Result, with_causes};
 use crate::events::SystemEvent;
 use crate::registry::Slot;
 use crate::spec::ComponentSpec;
+use crate::usage::ComponentState;
 
 /// A started component actor.
 pub(crate) type Running = (ActorRef<ActorMsg>, JoinHandle<()>);
@@ -77,6 +78,9 @@ impl ComponentSpawner {
     /// Unregisters a component for good: later messages find no target, queued requests get
     /// `target-stopped` callbacks and queued messages become dead letters.
     pub(crate) fn retire(&self, slot: &Slot, reason: &str) {
+        slot.usage.set_state(ComponentState::Stopped);
+        // An upgrade it never took is answered now (its sender dropped), not left waiting.
+        drop(slot.upgrade.lock().take());
         self.ctx.delivery.retire(slot, reason);
         self.ctx.events.publish(SystemEvent::Stopped {
             id: slot.id().clone(),

@@ -37,6 +37,9 @@ pub struct SystemStats {
     pub late_replies: u64,
     /// Requests waiting for an answer right now.
     pub pending_requests: u64,
+    /// Events that at least one subscriber lost because it read too slowly (each was
+    /// overwritten in a full event channel before it read it).
+    pub events_lost: u64,
 }
 
 /// The live counters behind [`SystemStats`], shared by every part of a system.
@@ -49,6 +52,7 @@ pub(crate) struct Counters {
     pub(crate) dead_letters: AtomicU64,
     pub(crate) capability_denials: AtomicU64,
     pub(crate) late_replies: AtomicU64,
+    pub(crate) events_lost: AtomicU64,
     /// Queued envelopes + actor calls in progress + pending requests.
     work: AtomicUsize,
     idle: Notify,
@@ -72,6 +76,7 @@ impl Counters {
             capability_denials: get(&self.capability_denials),
             late_replies: get(&self.late_replies),
             pending_requests: 0,
+            events_lost: get(&self.events_lost),
         }
     }
 

@@ -3,30 +3,33 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use ractor::{Actor, ActorRef, ActorStatus, SpawnErr};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use wasm_core::{
-    ComponentId, ComponentInfo, MessageRouter, MessagingError, Routed, StorageBackend,
+    ComponentId, ComponentInfo, MessageRouter, MessagingError, Routed, StorageBackend, TraceContext,
 };
-use wasm_runtime::WasmEngine;
-use wasm_security::MemoryAuditLog;
+use wasm_runtime::{LoadedComponent, WasmEngine};
+use wasm_security::{CapabilitySet, MemoryAuditLog};
 
 use crate::context::{Directory, SystemConfig, SystemContext};
 use crate::correlation::{Correlations, run_timers};
 use crate::delivery::Delivery;
 use crate::error::{Error, Result, with_causes};
 use crate::events::{EventAudit, EventBus, SystemEvent};
-use crate::registry::ComponentRegistry;
+use crate::registry::{ComponentRegistry, PendingUpgrade, Slot, Version};
 use crate::remote::RemoteTransport;
 use crate::router::Router;
 use crate::spawner::ComponentSpawner;
 use crate::spec::{ComponentSpec, GroupSpec};
 use crate::stats::{Counters, SystemStats};
 use crate::supervisor::{GroupArgs, GroupMsg, GroupSupervisor};
+use crate::upgrade::Upgrade;
+use crate::usage::ComponentStatus;
 
 #[derive(Debug)]
 struct Group {
@@ -89,7 +92,7 @@ impl ActorSystem {
     ) -> Self {
         let counters = Arc::new(Counters::default());
         let registry = Arc::new(ComponentRegistry::default());
-        let events = EventBus::new(config.event_capacity, counters.clone());
+        let events = EventBus::new(config.event_capacity, counters.clone(), registry.clone());
         let (correlations, timer_signal) =
             Correlations::new(counters.clone(), config.max_request_timeout);
         let delivery = Arc::new(Delivery::new(
@@ -206,19 +209,135 @@ impl ActorSystem {
     ///
     /// [`Error::NotRunning`] if no running component has this id.
     pub async fn stop_component(&self, id: &ComponentId) -> Result<()> {
-        let groups = self.groups.lock().await;
-        let group = groups
-            .values()
-            .find(|g| g.members.contains(id))
+        let mut groups = self.groups.lock().await;
+        let (name, group) = groups
+            .iter()
+            .find(|(_, g)| g.members.contains(id))
             .ok_or_else(|| Error::NotRunning(id.clone()))?;
         let found = group
             .actor
             .call(|reply| GroupMsg::StopMember(id.clone(), reply), None)
             .await
             .map_err(|e| Error::Actor(e.to_string()))?;
-        match found {
-            ractor::rpc::CallResult::Success(true) => Ok(()),
-            _ => Err(Error::NotRunning(id.clone())),
+        if !matches!(found, ractor::rpc::CallResult::Success(true)) {
+            return Err(Error::NotRunning(id.clone()));
+        }
+        // A group of one (a component started alone) has nothing left to supervise: it ends,
+        // so the component can be started again under the same group name.
+        if group.members.len() == 1 {
+            let name = name.clone();
+            if let Some(group) = groups.remove(&name) {
+                group.actor.stop(None);
+                let _ = group.handle.await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Switches a running component to new code without losing a message: the message in
+    /// hand finishes on the old version, then a new instance of `component` is built and
+    /// initialized, and only then replaces the old one. Queued messages go to the new version
+    /// in order, storage is kept, callbacks for the old version's requests reach the new one,
+    /// and restarts start the new code from then on. The group's restart intensity is not
+    /// charged. An [`SystemEvent::Upgraded`] event tells subscribers.
+    ///
+    /// The call waits until the instance has taken the upgrade; a component restarting after
+    /// a failure takes it once its new instance runs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotRunning`] if no component has this id; [`Error::UpgradeFailed`] naming
+    /// the step that failed (`instantiate`, `initialize`, `metadata`), or `switch` when
+    /// another upgrade of it is in progress or it stopped before taking this one. The old
+    /// version keeps running after a failure.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not withdraw the upgrade: it still happens.
+    pub async fn upgrade(&self, id: &ComponentId, component: LoadedComponent) -> Result<Upgrade> {
+        let slot = self
+            .ctx
+            .registry
+            .get(id)
+            .ok_or_else(|| Error::NotRunning(id.clone()))?;
+        let current = slot.version();
+        let version = Version {
+            code: component,
+            grants: current.grants.clone(),
+            caps: current.caps.clone(),
+            limits: current.limits,
+            config_data: current.config_data.clone(),
+        };
+        drop(current);
+        self.hand_over(id, slot, version).await
+    }
+
+    /// As [`ActorSystem::upgrade`], to a whole new spec of the component: its code, and also
+    /// its grants, limits and config, which the new version runs with (a reloaded manifest).
+    /// The id, mailbox capacity and restart policy hold for a component's life.
+    ///
+    /// # Errors
+    ///
+    /// As [`ActorSystem::upgrade`]; [`Error::Grants`] if the new grants do not compile, and
+    /// [`Error::UpgradeFailed`] at `switch` if the spec changes the mailbox capacity or the
+    /// restart policy (stop and start it for that). Nothing changed then.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`ActorSystem::upgrade`].
+    pub async fn upgrade_spec(&self, spec: ComponentSpec) -> Result<Upgrade> {
+        let id = spec.id.clone();
+        let slot = self
+            .ctx
+            .registry
+            .get(&id)
+            .ok_or_else(|| Error::NotRunning(id.clone()))?;
+        if spec.mailbox_capacity != slot.spec.mailbox_capacity || spec.restart != slot.spec.restart
+        {
+            return Err(Error::UpgradeFailed {
+                component: id,
+                step: "switch",
+                reason: "the mailbox capacity and the restart policy cannot change in an upgrade: stop and start the component for that".into(),
+            });
+        }
+        let caps =
+            CapabilitySet::compile(id.clone(), &spec.grants).map_err(|source| Error::Grants {
+                component: id.clone(),
+                source: Box::new(source),
+            })?;
+        let version = Version::of(&spec, Arc::new(caps));
+        self.hand_over(&id, slot, version).await
+    }
+
+    async fn hand_over(
+        &self,
+        id: &ComponentId,
+        slot: Arc<Slot>,
+        version: Version,
+    ) -> Result<Upgrade> {
+        let failed = |step, reason: &str| Error::UpgradeFailed {
+            component: id.clone(),
+            step,
+            reason: reason.to_owned(),
+        };
+        let (done, outcome) = oneshot::channel();
+        {
+            let mut pending = slot.upgrade.lock();
+            if pending.is_some() {
+                return Err(failed("switch", "another upgrade of it is in progress"));
+            }
+            *pending = Some(PendingUpgrade {
+                version: Arc::new(version),
+                done,
+            });
+            slot.upgrade_pending.store(true, Ordering::Release);
+        }
+        slot.mailbox.wake();
+        drop(slot);
+        match outcome.await {
+            Ok(Ok(upgrade)) => Ok(upgrade),
+            Ok(Err(e)) => Err(failed(e.step, &e.reason)),
+            Err(_) => Err(failed("switch", "it stopped before it took the upgrade")),
         }
     }
 
@@ -308,16 +427,36 @@ impl ActorSystem {
         payload: Vec<u8>,
         timeout: Duration,
     ) -> Result<Vec<u8>> {
-        let reply = self
-            .ctx
-            .router
-            .host_request(&self.ctx.config.host_id, to, payload, timeout)
-            .finish()
-            .await
-            .map_err(|source| Error::Delivery {
-                target: to.clone(),
-                source,
-            })?;
+        self.request_traced(to, payload, timeout, None).await
+    }
+
+    /// As [`ActorSystem::request`], as part of a trace: the request carries `trace` (the
+    /// caller's span, a W3C `traceparent`), and so does every message and request the
+    /// components send while they handle what it causes, on this host and across the cluster.
+    ///
+    /// # Errors
+    ///
+    /// As [`ActorSystem::request`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`ActorSystem::request`].
+    pub async fn request_traced(
+        &self,
+        to: &ComponentId,
+        payload: Vec<u8>,
+        timeout: Duration,
+        trace: Option<TraceContext>,
+    ) -> Result<Vec<u8>> {
+        let routed = crate::trace::sync_scope(trace, || {
+            self.ctx
+                .router
+                .host_request(&self.ctx.config.host_id, to, payload, timeout)
+        });
+        let reply = routed.finish().await.map_err(|source| Error::Delivery {
+            target: to.clone(),
+            source,
+        })?;
         match reply.await {
             Ok(Ok(payload)) => Ok(payload),
             Ok(Err(reason)) => Err(Error::Request {
@@ -341,6 +480,32 @@ impl ActorSystem {
     /// What is known about a running component.
     pub fn info(&self, id: &ComponentId) -> Option<ComponentInfo> {
         self.ctx.registry.get(id).map(|slot| slot.info())
+    }
+
+    /// The spec a running component was started from, with the code, grants, limits and
+    /// config it runs with now (an upgrade replaces those).
+    pub fn spec(&self, id: &ComponentId) -> Option<ComponentSpec> {
+        let slot = self.ctx.registry.get(id)?;
+        let version = slot.version();
+        let mut spec = slot.spec.clone();
+        spec.component = version.code.clone();
+        spec.grants = version.grants.clone();
+        spec.limits = version.limits;
+        spec.config_data = version.config_data.clone();
+        Some(spec)
+    }
+
+    /// Everything known about a running component: state, mailbox, counts, grants.
+    pub fn status(&self, id: &ComponentId) -> Option<ComponentStatus> {
+        let slot = self.ctx.registry.get(id)?;
+        Some(ComponentStatus {
+            info: slot.info(),
+            state: slot.usage.state(),
+            queued: slot.mailbox.len(),
+            capacity: slot.mailbox.capacity(),
+            stats: slot.usage.snapshot(),
+            grants: slot.version().grants.clone(),
+        })
     }
 
     /// The audit log of capability decisions.

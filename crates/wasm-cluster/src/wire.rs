@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use wasm_core::{
     ComponentId, ComponentMessage, CorrelationId, ERROR_CONTENT_TYPE, ErrorCallback,
-    MessageMetadata, MessagingError, Timestamp,
+    MessageMetadata, MessagingError, Timestamp, TraceContext,
 };
 
 /// `send`, `request`, `credited` (a send on the sender's credit, not acknowledged), `reserve`
@@ -24,6 +24,8 @@ pub(crate) const CORRELATION: &str = "Airssys-Correlation";
 pub(crate) const TIMEOUT_MS: &str = "Airssys-Timeout-Ms";
 /// The message's content type, when the sender set one.
 pub(crate) const CONTENT_TYPE: &str = "Content-Type";
+/// The W3C trace context of a traced message (the sending span).
+pub(crate) const TRACEPARENT: &str = "traceparent";
 /// On an acknowledgement: `ok`, `queue-full`, `not-found`, `invalid: ...`, or [`RUNNING`].
 pub(crate) const RESULT: &str = "Airssys-Result";
 /// The acknowledgement of a probe: this host serves the id.
@@ -80,6 +82,9 @@ pub(crate) fn message_headers(
     }
     if let Some(content_type) = &message.metadata.content_type {
         headers.insert(CONTENT_TYPE, content_type.as_str());
+    }
+    if let Some(trace) = &message.metadata.trace {
+        headers.insert(TRACEPARENT, trace.to_string().as_str());
     }
     headers
 }
@@ -139,6 +144,10 @@ pub(crate) fn read_inbound(headers: Option<&HeaderMap>, payload: &[u8]) -> Resul
             reply_to: None,
             timestamp: Timestamp::now(),
             content_type: header(headers, CONTENT_TYPE).map(str::to_owned),
+            trace: match header(headers, TRACEPARENT) {
+                Some(text) => Some(TraceContext::parse(text)?),
+                None => None,
+            },
         },
     };
     let spent = match header(headers, SPENT) {
@@ -232,6 +241,7 @@ mod tests {
             metadata: MessageMetadata {
                 correlation_id: Some(CorrelationId::new("req-7")),
                 content_type: Some("text/plain".into()),
+                trace: Some(TraceContext::new_root()),
                 ..MessageMetadata::default()
             },
         };
@@ -243,6 +253,7 @@ mod tests {
         );
         let inbound = read_inbound(Some(&headers), b"hi").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(inbound.kind, Kind::Request);
+        assert_eq!(inbound.message.metadata.trace, message.metadata.trace);
         assert_eq!(inbound.host, "edge-1");
         assert_eq!(inbound.message.sender, id("a/b/1"));
         assert_eq!(inbound.correlation, Some(CorrelationId::new("req-7")));

@@ -19,6 +19,7 @@ mod metadata;
 mod services;
 mod status;
 pub mod storage;
+mod trace;
 
 pub use config::{ComponentConfig, ResourceLimits};
 pub use error::{Error, Result, with_causes};
@@ -36,3 +37,4 @@ pub use services::{
 };
 pub use status::{ExecutionStatus, HealthStatus, LogLevel};
 pub use storage::{StorageQuota, StorageUsage};
+pub use trace::TraceContext;

@@ -82,6 +82,9 @@ pub struct MessageMetadata {
     pub timestamp: Timestamp,
     /// Chosen by the sender; [`ERROR_CONTENT_TYPE`] on an error callback.
     pub content_type: Option<String>,
+    /// The trace the message belongs to, with the span that sent it, when it was caused
+    /// by a traced request (not seen by the component).
+    pub trace: Option<crate::TraceContext>,
 }
 
 /// A message as a component receives it.

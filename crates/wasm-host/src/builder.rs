@@ -9,6 +9,7 @@ use wasm_cluster::{ClusterConfig, NatsTransport};
 use wasm_core::{ResourceLimits, StorageBackend};
 use wasm_runtime::{EngineConfig, MemoryStorage, PoolingConfig, WasmEngine};
 
+use crate::admin::AdminConfig;
 use crate::host::Host;
 use crate::manifest::{Manifest, StorageLocation};
 use crate::storage::RedbStorage;
@@ -55,6 +56,10 @@ pub struct HostBuilder {
     system: SystemConfig,
     request_timeout: Duration,
     cluster: Option<ClusterConfig>,
+    admin: Option<AdminConfig>,
+    /// Whether the host is built for a manifest whose components are still to be loaded
+    /// (the host is not ready until they are).
+    for_manifest: bool,
 }
 
 impl Default for HostBuilder {
@@ -66,6 +71,8 @@ impl Default for HostBuilder {
             system: SystemConfig::default(),
             request_timeout: Duration::from_secs(5),
             cluster: None,
+            admin: None,
+            for_manifest: false,
         }
     }
 }
@@ -148,6 +155,13 @@ impl HostBuilder {
         self
     }
 
+    /// Per-message observability (on by default): per-component metrics and one `tracing`
+    /// span per handled message. Off keeps only the system-wide counters.
+    pub fn observe(mut self, on: bool) -> Self {
+        self.system.observe = on;
+        self
+    }
+
     /// The timeout of [`Host::request`].
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
@@ -158,6 +172,22 @@ impl HostBuilder {
     /// components claim their ids there. Build with [`HostBuilder::connect`].
     pub fn cluster(mut self, cluster: ClusterConfig) -> Self {
         self.cluster = Some(cluster);
+        self
+    }
+
+    /// Serves the admin endpoint (metrics, health, inventory, operations) on the host; see
+    /// [`AdminConfig`]. The address is bound by `build`/`connect`, which fail if it cannot
+    /// be, or if it is not loopback and no token is set.
+    pub fn admin(mut self, admin: AdminConfig) -> Self {
+        self.admin = Some(admin);
+        self
+    }
+
+    /// Serves no admin endpoint, whatever was set so far (by [`HostBuilder::admin`] or a
+    /// manifest's `[host] admin`): for a short-lived host, like one that answers a single
+    /// request.
+    pub fn no_admin(mut self) -> Self {
+        self.admin = None;
         self
     }
 
@@ -198,6 +228,13 @@ impl HostBuilder {
         if manifest.uses_fuel() {
             self.engine.fuel = true;
         }
+        if let Some(addr) = host.admin {
+            let token = self.admin.take().and_then(|a| a.token);
+            let mut admin = AdminConfig::new(addr);
+            admin.token = token;
+            self.admin = Some(admin);
+        }
+        self.for_manifest = true;
         self
     }
 
@@ -205,6 +242,7 @@ impl HostBuilder {
     ///
     /// # Errors
     ///
+    /// [`crate::Error::Admin`] if the admin endpoint cannot be served;
     /// [`crate::Error::Runtime`] if the engine settings are rejected, [`crate::Error::Limits`]
     /// if the default limits cannot be applied on that engine (memory above the pool's slot
     /// size, fuel without metering), [`crate::Error::Storage`] if the database file cannot be
@@ -265,13 +303,18 @@ impl HostBuilder {
             ),
             None => ActorSystem::new(engine, storage.clone(), self.system),
         };
-        Ok(Host::new(
+        let mut host = Host::new(
             system,
             storage,
             redb,
             transport,
             self.limits,
             self.request_timeout,
-        ))
+            self.for_manifest,
+        );
+        if let Some(admin) = self.admin {
+            host.serve_admin(admin)?;
+        }
+        Ok(host)
     }
 }

@@ -118,6 +118,14 @@ pub enum Error {
         /// Which limit and why, naming both values.
         detail: String,
     },
+    /// The admin endpoint cannot be served.
+    #[error("admin endpoint {addr}: {reason}")]
+    Admin {
+        /// The address it was to listen on.
+        addr: std::net::SocketAddr,
+        /// Why it cannot.
+        reason: String,
+    },
     /// A builder with a cluster was built with `build`, which cannot wait for the NATS
     /// server.
     #[error(

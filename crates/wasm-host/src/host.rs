@@ -1,16 +1,26 @@
 //! [`Host`]: a running system of components, driven from the embedder's code.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use tokio::sync::broadcast;
-use wasm_actor::{ActorSystem, ComponentSpec, GroupSpec, SystemEvent, SystemStats};
+use wasm_actor::{
+    ActorSystem, ComponentSpec, ComponentState, ComponentStatus, GroupSpec, SystemEvent,
+    SystemStats, Upgrade,
+};
 use wasm_cluster::NatsTransport;
-use wasm_core::{ComponentId, ComponentInfo, ResourceLimits, StorageBackend};
+use wasm_core::{ComponentId, ComponentInfo, ResourceLimits, StorageBackend, TraceContext};
 use wasm_runtime::{LoadedComponent, WasmEngine};
 use wasm_security::MemoryAuditLog;
 
+use crate::ActorError;
+use crate::admin::{AdminConfig, AdminServer};
 use crate::builder::HostBuilder;
 use crate::error::Result;
 use crate::manifest::Manifest;
@@ -49,12 +59,23 @@ pub type Events = broadcast::Receiver<SystemEvent>;
 /// ```
 #[derive(Debug)]
 pub struct Host {
-    system: ActorSystem,
-    storage: Arc<dyn StorageBackend>,
+    core: Arc<Core>,
+    admin: Option<AdminServer>,
+}
+
+/// What a host is made of; shared with its admin endpoint (which holds it weakly).
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) system: ActorSystem,
+    pub(crate) storage: Arc<dyn StorageBackend>,
     redb: Option<Arc<RedbStorage>>,
     cluster: Option<NatsTransport>,
     limits: ResourceLimits,
-    request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    /// Components stopped by the host, with the spec to start them again from.
+    stopped: Mutex<BTreeMap<ComponentId, ComponentSpec>>,
+    /// Set while a manifest's components are expected but not all started yet.
+    awaiting_load: AtomicBool,
 }
 
 impl Host {
@@ -65,15 +86,31 @@ impl Host {
         cluster: Option<NatsTransport>,
         limits: ResourceLimits,
         request_timeout: Duration,
+        awaiting_load: bool,
     ) -> Self {
-        Self {
+        let core = Arc::new(Core {
             system,
             storage,
             redb,
             cluster,
             limits,
             request_timeout,
-        }
+            stopped: Mutex::new(BTreeMap::new()),
+            awaiting_load: AtomicBool::new(awaiting_load),
+        });
+        Self { core, admin: None }
+    }
+
+    /// Serves the admin endpoint of this host (see [`AdminConfig`]).
+    pub(crate) fn serve_admin(&mut self, config: AdminConfig) -> Result<()> {
+        self.admin = Some(AdminServer::start(config, &self.core)?);
+        Ok(())
+    }
+
+    /// The address the admin endpoint listens on, if it serves one (the port the system
+    /// picked when the configured port was 0).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminServer::addr)
     }
 
     /// A builder with the defaults.
@@ -114,11 +151,9 @@ impl Host {
     /// then); [`crate::Error::Actor`] if a group fails to start (groups started before it keep
     /// running).
     pub async fn load(&self, manifest: &Manifest) -> Result<()> {
-        let groups = manifest.specs(self.system.engine(), self.limits)?;
-        for group in groups {
-            self.system.start_group(group).await?;
-        }
-        Ok(())
+        let loaded = self.core.load(manifest).await;
+        self.core.awaiting_load.store(false, Ordering::Release);
+        loaded
     }
 
     /// Loads (validates and compiles) a component file on this host's engine.
@@ -127,7 +162,12 @@ impl Host {
     ///
     /// [`crate::Error::Runtime`] naming the file and what is wrong with it.
     pub fn load_component_file(&self, path: impl AsRef<Path>) -> Result<LoadedComponent> {
-        Ok(self.system.engine().loader().load_file(path.as_ref())?)
+        Ok(self
+            .core
+            .system
+            .engine()
+            .loader()
+            .load_file(path.as_ref())?)
     }
 
     /// Loads a component from bytes; `name` labels it in errors.
@@ -136,13 +176,13 @@ impl Host {
     ///
     /// [`crate::Error::Runtime`] naming what is wrong with it.
     pub fn load_component_bytes(&self, name: &str, bytes: &[u8]) -> Result<LoadedComponent> {
-        Ok(self.system.engine().loader().load_bytes(name, bytes)?)
+        Ok(self.core.system.engine().loader().load_bytes(name, bytes)?)
     }
 
     /// A spec for `component` under `id`, with this host's default limits, no grants, the
     /// default mailbox and a permanent restart policy. Adjust it with its `with_*` methods.
     pub fn spec(&self, id: ComponentId, component: LoadedComponent) -> ComponentSpec {
-        ComponentSpec::new(id, component).with_limits(self.limits)
+        ComponentSpec::new(id, component).with_limits(self.core.limits)
     }
 
     /// Starts one component, supervised alone (one-for-one).
@@ -151,7 +191,10 @@ impl Host {
     ///
     /// [`crate::Error::Actor`]: already running, invalid grants, or start failed.
     pub async fn start_component(&self, spec: ComponentSpec) -> Result<()> {
-        Ok(self.system.start_component(spec).await?)
+        let id = spec.id.clone();
+        self.core.system.start_component(spec).await?;
+        self.core.stopped.lock().remove(&id);
+        Ok(())
     }
 
     /// Starts a supervision group; its members start in order.
@@ -160,7 +203,13 @@ impl Host {
     ///
     /// [`crate::Error::Actor`] naming the group or the member that could not start.
     pub async fn start_group(&self, group: GroupSpec) -> Result<()> {
-        Ok(self.system.start_group(group).await?)
+        let ids: Vec<ComponentId> = group.members.iter().map(|m| m.id.clone()).collect();
+        self.core.system.start_group(group).await?;
+        let mut stopped = self.core.stopped.lock();
+        for id in &ids {
+            stopped.remove(id);
+        }
+        Ok(())
     }
 
     /// Stops a component for good (its `shutdown` is called).
@@ -169,7 +218,79 @@ impl Host {
     ///
     /// [`crate::Error::Actor`] if it is not running.
     pub async fn stop_component(&self, id: &ComponentId) -> Result<()> {
-        Ok(self.system.stop_component(id).await?)
+        self.core.stop(id).await
+    }
+
+    /// Starts again a component this host stopped ([`Host::stop_component`]), from the spec
+    /// (and the code) it last ran, supervised alone.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Actor`] with `NotRunning` if the host has not stopped a component of
+    /// this id, or as [`Host::start_component`].
+    pub async fn start_stopped(&self, id: &ComponentId) -> Result<()> {
+        self.core.start_stopped(id).await
+    }
+
+    /// The components this host stopped and can start again, sorted.
+    pub fn stopped_components(&self) -> Vec<ComponentId> {
+        self.core.stopped_ids()
+    }
+
+    /// Switches a running component to a new version of its code, given as the bytes of a
+    /// `.wasm` file, without losing a message: see [`wasm_actor::ActorSystem::upgrade`]. The
+    /// new code is compiled and checked (it must be a component with the lifecycle export
+    /// and only known imports) before anything stops; the grants stay the component's.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Runtime`] if the bytes are not a usable component (nothing changed);
+    /// [`crate::Error::Actor`] with `UpgradeFailed` naming the step that failed, or
+    /// `NotRunning`. The old version keeps running after any failure.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future after the code was compiled does not withdraw the upgrade.
+    pub async fn upgrade(&self, id: &ComponentId, wasm: &[u8]) -> Result<Upgrade> {
+        self.core.upgrade(id, wasm).await
+    }
+
+    /// As [`Host::upgrade`], to a whole new spec: its code, grants, limits and config (what
+    /// a reloaded manifest says); see [`wasm_actor::ActorSystem::upgrade_spec`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::upgrade`], and [`crate::Error::Actor`] with `Grants` if the new grants do
+    /// not compile, or `UpgradeFailed` at `switch` if the spec changes the mailbox capacity
+    /// or the restart policy.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Host::upgrade`].
+    pub async fn upgrade_spec(&self, spec: ComponentSpec) -> Result<Upgrade> {
+        Ok(self.core.system.upgrade_spec(spec).await?)
+    }
+
+    /// As [`Host::upgrade`], reading the new code from a file.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::upgrade`], and [`crate::Error::Runtime`] if the file cannot be read.
+    pub async fn upgrade_file(&self, id: &ComponentId, path: impl AsRef<Path>) -> Result<Upgrade> {
+        let component = self.load_component_file(path)?;
+        Ok(self.core.system.upgrade(id, component).await?)
+    }
+
+    /// Everything known about a running component: metadata, health, state, mailbox depth
+    /// and capacity, what it handled, restarts, grants.
+    pub fn status(&self, id: &ComponentId) -> Option<ComponentStatus> {
+        self.core.system.status(id)
+    }
+
+    /// Whether every component is started: none is starting or restarting, and the
+    /// manifest's components are all started when the host was built from one.
+    pub fn is_ready(&self) -> bool {
+        self.core.is_ready()
     }
 
     /// Sends a fire-and-forget message from the host, at once: a full mailbox refuses it
@@ -180,7 +301,7 @@ impl Host {
     /// [`crate::Error::Actor`] if the target is not running or its mailbox is full
     /// ([`crate::Error::is_queue_full`] tells which); nothing was queued then.
     pub fn send(&self, to: &ComponentId, payload: impl Into<Vec<u8>>) -> Result<()> {
-        Ok(self.system.send(to, payload.into())?)
+        Ok(self.core.system.send(to, payload.into())?)
     }
 
     /// Sends a fire-and-forget message from the host, waiting up to `timeout` for room in a
@@ -204,6 +325,7 @@ impl Host {
         timeout: Duration,
     ) -> Result<()> {
         Ok(self
+            .core
             .system
             .send_timeout(to, payload.into(), timeout)
             .await?)
@@ -217,12 +339,12 @@ impl Host {
     /// As [`Host::send`], and [`crate::Error::Actor`] with `delivery-failed` if the other host
     /// cannot be reached; nothing was queued then.
     pub async fn send_anywhere(&self, to: &ComponentId, payload: impl Into<Vec<u8>>) -> Result<()> {
-        Ok(self.system.send_anywhere(to, payload.into()).await?)
+        Ok(self.core.system.send_anywhere(to, payload.into()).await?)
     }
 
     /// This host's name in its cluster, if it is in one.
     pub fn cluster_host(&self) -> Option<&str> {
-        self.cluster.as_ref().map(NatsTransport::host)
+        self.core.cluster.as_ref().map(NatsTransport::host)
     }
 
     /// Sends a request from the host and waits for the reply, up to the host's request
@@ -237,7 +359,7 @@ impl Host {
     ///
     /// Dropping the future abandons the request; its reply is dropped when it arrives.
     pub async fn request(&self, to: &ComponentId, payload: impl Into<Vec<u8>>) -> Result<Vec<u8>> {
-        self.request_with_timeout(to, payload, self.request_timeout)
+        self.request_with_timeout(to, payload, self.core.request_timeout)
             .await
     }
 
@@ -256,23 +378,51 @@ impl Host {
         payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Vec<u8>> {
-        Ok(self.system.request(to, payload.into(), timeout).await?)
+        Ok(self
+            .core
+            .system
+            .request(to, payload.into(), timeout)
+            .await?)
+    }
+
+    /// As [`Host::request_with_timeout`], as part of a trace: `trace` (a W3C `traceparent`,
+    /// the caller's span) is carried by the request and by every message and request the
+    /// components send while handling what it causes, on this host and across the cluster;
+    /// each handle span records it (`trace_id`, `span_id`, `parent_span_id`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::request`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Host::request`].
+    pub async fn request_traced(
+        &self,
+        to: &ComponentId,
+        payload: impl Into<Vec<u8>>,
+        timeout: Duration,
+        trace: TraceContext,
+    ) -> Result<Vec<u8>> {
+        self.core
+            .request(to, payload.into(), timeout, Some(trace))
+            .await
     }
 
     /// Subscribes to system events from now on.
     pub fn events(&self) -> Events {
-        self.system.events()
+        self.core.system.events()
     }
 
     /// What the system has done so far (messages handled, restarts, denials, ...); cheap.
     pub fn stats(&self) -> SystemStats {
-        self.system.stats()
+        self.core.system.stats()
     }
 
     /// Whether nothing is in flight: every mailbox empty, no component in a call, no request
     /// pending.
     pub fn is_idle(&self) -> bool {
-        self.system.is_idle()
+        self.core.system.is_idle()
     }
 
     /// Resolves when the system is idle (see [`Host::is_idle`]), woken by the last piece of
@@ -282,37 +432,37 @@ impl Host {
     ///
     /// Cancel safe: dropping the future has no effect on the system.
     pub async fn wait_idle(&self) {
-        self.system.wait_idle().await;
+        self.core.system.wait_idle().await;
     }
 
     /// The ids of the running components, sorted.
     pub fn components(&self) -> Vec<ComponentId> {
-        self.system.registry().ids()
+        self.core.system.registry().ids()
     }
 
     /// What is known about a running component.
     pub fn info(&self, id: &ComponentId) -> Option<ComponentInfo> {
-        self.system.info(id)
+        self.core.system.info(id)
     }
 
     /// The audit log of capability decisions (denials included).
     pub fn audit(&self) -> &MemoryAuditLog {
-        self.system.audit()
+        self.core.system.audit()
     }
 
     /// The engine components run on.
     pub fn engine(&self) -> &WasmEngine {
-        self.system.engine()
+        self.core.system.engine()
     }
 
     /// The storage backend components use.
     pub fn storage(&self) -> &Arc<dyn StorageBackend> {
-        &self.storage
+        &self.core.storage
     }
 
     /// The default limits of components started from code or a manifest.
     pub fn default_limits(&self) -> ResourceLimits {
-        self.limits
+        self.core.limits
     }
 
     /// Stops gracefully: every component's `shutdown` is called (members in reverse start
@@ -323,14 +473,87 @@ impl Host {
     ///
     /// [`crate::Error::Storage`] if the storage cannot be closed.
     pub async fn shutdown(&self) -> Result<()> {
-        self.system.shutdown().await;
-        if let Some(cluster) = &self.cluster {
+        if let Some(admin) = &self.admin {
+            admin.stop().await;
+        }
+        self.core.system.shutdown().await;
+        if let Some(cluster) = &self.core.cluster {
             // After the system: the answers its shutdown sent are flushed first.
             cluster.close().await;
         }
-        if let Some(redb) = &self.redb {
+        if let Some(redb) = &self.core.redb {
             redb.close()?;
         }
         Ok(())
+    }
+}
+
+impl Core {
+    async fn load(&self, manifest: &Manifest) -> Result<()> {
+        let groups = manifest.specs(self.system.engine(), self.limits)?;
+        for group in groups {
+            self.system.start_group(group).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn stop(&self, id: &ComponentId) -> Result<()> {
+        let spec = self.system.spec(id);
+        self.system.stop_component(id).await?;
+        if let Some(spec) = spec {
+            self.stopped.lock().insert(id.clone(), spec);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn start_stopped(&self, id: &ComponentId) -> Result<()> {
+        let spec = self
+            .stopped
+            .lock()
+            .remove(id)
+            .ok_or_else(|| ActorError::NotRunning(id.clone()))?;
+        if let Err(e) = self.system.start_component(spec.clone()).await {
+            self.stopped.lock().insert(id.clone(), spec);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn upgrade(&self, id: &ComponentId, wasm: &[u8]) -> Result<Upgrade> {
+        if !self.system.registry().contains(id) {
+            return Err(ActorError::NotRunning(id.clone()).into());
+        }
+        let component = self
+            .system
+            .engine()
+            .loader()
+            .load_bytes(&format!("new code of {id}"), wasm)?;
+        Ok(self.system.upgrade(id, component).await?)
+    }
+
+    pub(crate) async fn request(
+        &self,
+        to: &ComponentId,
+        payload: Vec<u8>,
+        timeout: Duration,
+        trace: Option<TraceContext>,
+    ) -> Result<Vec<u8>> {
+        Ok(self
+            .system
+            .request_traced(to, payload, timeout, trace)
+            .await?)
+    }
+
+    pub(crate) fn stopped_ids(&self) -> Vec<ComponentId> {
+        self.stopped.lock().keys().cloned().collect()
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        !self.awaiting_load.load(Ordering::Acquire)
+            && self.system.registry().ids().iter().all(|id| {
+                self.system
+                    .status(id)
+                    .is_none_or(|s| s.state == ComponentState::Running)
+            })
     }
 }

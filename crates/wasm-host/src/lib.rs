@@ -41,12 +41,14 @@
 
 #![deny(missing_docs)]
 
+mod admin;
 mod builder;
 mod error;
 mod host;
 mod manifest;
 mod storage;
 
+pub use admin::{AdminConfig, DEFAULT_MAX_BODY};
 pub use builder::HostBuilder;
 pub use error::{Error, ManifestErrorKind, Result};
 pub use host::{Events, Host};
@@ -63,12 +65,16 @@ pub use wasm_cluster::Error as ClusterError;
 pub use wasm_runtime::Error as RuntimeError;
 
 pub use wasm_actor::{
-    ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy, SystemEvent, SystemStats,
+    ComponentSpec, ComponentState, ComponentStats, ComponentStatus, DURATION_BUCKETS_NANOS,
+    ERROR_KINDS, GroupSpec, Intensity, RestartPolicy, Strategy, SystemEvent, SystemStats, Upgrade,
 };
 pub use wasm_core::storage::{MAX_KEY_BYTES, validate_key};
+/// An error's text with every cause in its `source()` chain, joined by `: `.
+pub use wasm_core::with_causes;
 pub use wasm_core::{
     ComponentId, ComponentInfo, ComponentMetadata, ErrorCallback, ExecutionStatus, HealthStatus,
     MessagingError, ResourceLimits, StorageBackend, StorageError, StorageQuota, StorageUsage,
+    TraceContext,
 };
 pub use wasm_runtime::{
     CacheStats, ComponentShape, EngineConfig, LIFECYCLE_EXPORT, LoadedComponent, PoolingConfig,

@@ -267,6 +267,7 @@ mod tests {
                     nanoseconds: 9,
                 },
                 content_type: Some("text/plain".into()),
+                trace: None,
             },
         };
         let mut scratch = MessageScratch::default();

@@ -39,6 +39,19 @@ struct Clock {
     pending_since: Option<Instant>,
 }
 
+impl Clock {
+    /// The call's wall-clock time at `now`, and the guest's running time (suspended time
+    /// excluded).
+    fn took(&self, now: Instant) -> (Duration, Duration) {
+        let mut suspended = self.suspended;
+        if let Some(since) = self.pending_since {
+            suspended += now.saturating_duration_since(since);
+        }
+        let wall = now.saturating_duration_since(self.start);
+        (wall, wall.saturating_sub(suspended))
+    }
+}
+
 /// What the epoch callback decides.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -83,15 +96,15 @@ impl CpuMeter {
         self.clock.lock().pending_since = Some(now);
     }
 
+    /// How long the current call has taken at `now`: its wall-clock time and the guest's
+    /// running time (suspended time excluded).
+    pub(crate) fn took(&self, now: Instant) -> (Duration, Duration) {
+        self.clock.lock().took(now)
+    }
+
     /// The guest's running time of the current call at `now`.
     fn running(&self, now: Instant) -> Duration {
-        let clock = self.clock.lock();
-        let mut suspended = clock.suspended;
-        if let Some(since) = clock.pending_since {
-            suspended += now.saturating_duration_since(since);
-        }
-        now.saturating_duration_since(clock.start)
-            .saturating_sub(suspended)
+        self.clock.lock().took(now).1
     }
 
     /// Decides, when the epoch deadline is reached at `now`, whether the call may go on.

@@ -10,7 +10,7 @@ use wasm_core::{
 };
 use wasm_security::CapabilitySet;
 use wasmtime::Store;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Instance, ResourceTable};
 use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::bindings::{RuntimeHost, lifecycle};
@@ -21,6 +21,7 @@ use crate::convert::{
 use crate::cpu::CpuMeter;
 use crate::engine::WasmEngine;
 use crate::error::{Error, Result, boxed};
+use crate::handoff::HandoffExports;
 use crate::http::HttpGate;
 use crate::limits::{Failure, Limiter, classify};
 use crate::loader::LoadedComponent;
@@ -39,6 +40,19 @@ pub struct InstanceSpec {
     pub limits: ResourceLimits,
 }
 
+/// What an instance has used so far: read after each call, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceUsage {
+    /// Wall-clock time of the last call (the guest's own and its host calls'), from its
+    /// start to its return.
+    pub last_call: Duration,
+    /// The guest's running time over every call of this instance (suspended time in async
+    /// host calls excluded).
+    pub cpu_time: Duration,
+    /// Bytes of the instance's linear memories now.
+    pub memory_bytes: u64,
+}
+
 /// One instantiated component with its own store.
 ///
 /// Every call runs under the instance's limits: a CPU deadline (epochs), a wall-clock timeout,
@@ -49,6 +63,9 @@ pub struct ComponentInstance {
     runner: Runner,
     guest: RuntimeHost,
     scratch: MessageScratch,
+    /// The wasmtime instance, for the optional exports bindgen does not know.
+    instance: Instance,
+    handoff: Option<HandoffExports>,
 }
 
 /// The store and the bookkeeping around each call.
@@ -60,6 +77,10 @@ struct Runner {
     meter: Arc<CpuMeter>,
     fuel: bool,
     poisoned: Option<String>,
+    /// Wall-clock time of the last call.
+    last_call: Duration,
+    /// Guest running time over every call so far.
+    cpu_time: Duration,
 }
 
 impl fmt::Debug for ComponentInstance {
@@ -127,11 +148,19 @@ impl ComponentInstance {
             meter,
             fuel: engine.config().fuel,
             poisoned: None,
+            last_call: Duration::ZERO,
+            cpu_time: Duration::ZERO,
         };
         let (started, timeout) = runner.begin(runner.call_timeout())?;
-        let call = component.pre().instantiate_async(&mut runner.store);
+        let pre = component.pre();
+        let store = &mut runner.store;
+        let call = async {
+            let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
+            let guest = component.indices().load(&mut *store, &instance)?;
+            Ok((instance, guest))
+        };
         let outcome = runner.meter.metered(call, started, timeout).await;
-        let guest = match outcome {
+        let (instance, guest) = match outcome {
             Some(Err(e)) => {
                 // A limit (deadline, memory, stack) during instantiation is a limit; anything
                 // else is a failed instantiation.
@@ -155,6 +184,8 @@ impl ComponentInstance {
             runner,
             guest,
             scratch: MessageScratch::default(),
+            instance,
+            handoff: component.handoff(),
         })
     }
 
@@ -166,6 +197,16 @@ impl ComponentInstance {
     /// The limits this instance runs under.
     pub fn limits(&self) -> &ResourceLimits {
         &self.runner.limits
+    }
+
+    /// What the instance has used so far (see [`InstanceUsage`]); cheap.
+    pub fn usage(&self) -> InstanceUsage {
+        InstanceUsage {
+            last_call: self.runner.last_call,
+            cpu_time: self.runner.cpu_time,
+            memory_bytes: u64::try_from(self.runner.store.data().limiter.memory_bytes())
+                .unwrap_or(u64::MAX),
+        }
     }
 
     /// Why the instance is poisoned, if it is.
@@ -225,6 +266,68 @@ impl ComponentInstance {
         self.scratch.trim();
         let result = self.runner.finish("handle-callback", timeout, outcome)?;
         Ok(result.map_err(wasm_error_from_wit))
+    }
+
+    /// Whether this instance exports the state hand-off ([`crate::HANDOFF_EXPORT`]).
+    pub fn hands_off_state(&self) -> bool {
+        self.handoff.is_some()
+    }
+
+    /// Calls the hand-off's `save`: the state for the next version; `None` if the component
+    /// does not export the hand-off.
+    ///
+    /// # Errors
+    ///
+    /// As [`ComponentInstance::initialize`], and [`Error::Instantiate`] if `save` does not
+    /// have the contract's type.
+    pub async fn save_state(&mut self) -> Result<Option<Vec<u8>>> {
+        let Some(handoff) = self.handoff else {
+            return Ok(None);
+        };
+        let func = self
+            .instance
+            .get_typed_func::<(), (Vec<u8>,)>(&mut self.runner.store, handoff.save)
+            .map_err(|e| self.runner.mismatch("save", e))?;
+        let (started, timeout) = self.runner.begin(self.runner.call_timeout())?;
+        let store = &mut self.runner.store;
+        let call = async {
+            let (state,) = func.call_async(&mut *store, ()).await?;
+            Ok(state)
+        };
+        let outcome = self.runner.meter.metered(call, started, timeout).await;
+        Ok(Some(self.runner.finish("save", timeout, outcome)?))
+    }
+
+    /// Calls the hand-off's `restore` with what the previous version (`from_version`)
+    /// saved; `None` if the component does not export the hand-off. The component's refusal
+    /// is the inner `Err`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ComponentInstance::save_state`].
+    pub async fn restore_state(
+        &mut self,
+        state: &[u8],
+        from_version: &str,
+    ) -> Result<Option<Result<(), String>>> {
+        let Some(handoff) = self.handoff else {
+            return Ok(None);
+        };
+        let func = self
+            .instance
+            .get_typed_func::<(&[u8], &str), (Result<(), String>,)>(
+                &mut self.runner.store,
+                handoff.restore,
+            )
+            .map_err(|e| self.runner.mismatch("restore", e))?;
+        let (started, timeout) = self.runner.begin(self.runner.call_timeout())?;
+        let store = &mut self.runner.store;
+        let call = async {
+            let (refused,) = func.call_async(&mut *store, (state, from_version)).await?;
+            Ok(refused)
+        };
+        let outcome = self.runner.meter.metered(call, started, timeout).await;
+        Ok(Some(self.runner.finish("restore", timeout, outcome)?))
     }
 
     /// Calls `metadata`.
@@ -301,6 +404,17 @@ impl Runner {
         Ok((started, timeout))
     }
 
+    /// An optional export whose type is not the contract's.
+    fn mismatch(&self, export: &str, error: wasmtime::Error) -> Error {
+        Error::Instantiate {
+            component: self.id.clone(),
+            source: boxed(error.context(format!(
+                "its `{}` does not match the contract's `{export}`",
+                crate::HANDOFF_EXPORT
+            ))),
+        }
+    }
+
     /// Turns a call's outcome into its value, or a typed error that poisons the instance.
     fn finish<T>(
         &mut self,
@@ -308,6 +422,9 @@ impl Runner {
         timeout: Duration,
         outcome: Option<wasmtime::Result<T>>,
     ) -> Result<T> {
+        let (wall, running) = self.meter.took(Instant::now());
+        self.last_call = wall;
+        self.cpu_time = self.cpu_time.saturating_add(running);
         let error = match outcome {
             Some(Ok(value)) => return Ok(value),
             Some(Err(e)) => self.failure(export, &e),

@@ -37,7 +37,6 @@ impl Limiter {
     }
 
     /// Bytes of all linear memories of the instance.
-    #[cfg(test)]
     pub(crate) fn memory_bytes(&self) -> usize {
         self.memory_bytes
     }

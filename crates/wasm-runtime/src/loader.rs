@@ -7,10 +7,11 @@ use std::sync::Arc;
 use wasmparser::{Encoding, Parser, Payload, Validator, WasmFeatures};
 use wasmtime::component::Component;
 
-use crate::bindings::RuntimeHostPre;
+use crate::bindings::{RuntimeHostIndices, RuntimeHostPre};
 use crate::cache::{ContentHash, content_hash};
 use crate::engine::WasmEngine;
 use crate::error::{Error, Result, boxed};
+use crate::handoff::HandoffExports;
 use crate::state::ComponentState;
 
 /// The interface every component must export.
@@ -132,6 +133,9 @@ struct Loaded {
     hash: ContentHash,
     shape: ComponentShape,
     pre: RuntimeHostPre<ComponentState>,
+    /// Where the world's exports are, found once.
+    indices: RuntimeHostIndices,
+    handoff: Option<HandoffExports>,
 }
 
 impl fmt::Debug for LoadedComponent {
@@ -161,6 +165,19 @@ impl LoadedComponent {
 
     pub(crate) fn pre(&self) -> &RuntimeHostPre<ComponentState> {
         &self.inner.pre
+    }
+
+    /// Whether it exports the state hand-off of 1.1.0 ([`crate::HANDOFF_EXPORT`]).
+    pub fn hands_off_state(&self) -> bool {
+        self.inner.handoff.is_some()
+    }
+
+    pub(crate) fn indices(&self) -> &RuntimeHostIndices {
+        &self.inner.indices
+    }
+
+    pub(crate) fn handoff(&self) -> Option<HandoffExports> {
+        self.inner.handoff
     }
 }
 
@@ -227,6 +244,7 @@ impl ComponentLoader {
                 name: name.to_owned(),
                 source: boxed(e),
             })?;
+        let handoff = HandoffExports::find(&component);
         let pre = self
             .engine
             .linker()
@@ -236,12 +254,18 @@ impl ComponentLoader {
             name: name.to_owned(),
             detail: format!("its `{LIFECYCLE_EXPORT}` export does not match the contract: {e:#}"),
         })?;
+        let indices = RuntimeHostIndices::new(pre.instance_pre()).map_err(|e| Error::Invalid {
+            name: name.to_owned(),
+            detail: format!("its `{LIFECYCLE_EXPORT}` export does not match the contract: {e:#}"),
+        })?;
         Ok(LoadedComponent {
             inner: Arc::new(Loaded {
                 name: name.to_owned(),
                 hash,
                 shape,
                 pre,
+                indices,
+                handoff,
             }),
         })
     }

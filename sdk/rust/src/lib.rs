@@ -35,6 +35,18 @@ wit_bindgen::generate!({
     default_bindings_module: "airssys_guest",
 });
 
+/// The bindings of the optional hand-off interface of 1.1.0 (`airssys:core/state-handoff`,
+/// world `handoff` in `wit/v1.1`), kept apart from the 1.0.0 bindings they sit beside.
+pub mod handoff_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit/v1.1",
+        world: "airssys:core/handoff@1.1.0",
+        pub_export_macro: true,
+        export_macro_name: "export_handoff_bindings",
+        default_bindings_module: "airssys_guest::handoff_bindings",
+    });
+}
+
 mod callback;
 mod ids;
 
@@ -151,6 +163,37 @@ macro_rules! export_component {
         }
 
         $crate::export_bindings!(AirssysGuest with_types_in $crate);
+    };
+}
+
+/// A component that hands its in-memory state to its next version in a live upgrade
+/// (`airssys:core/state-handoff@1.1.0`); export it with [`export_handoff!`] beside
+/// [`export_component!`]. Without it, a new version starts fresh (storage is kept either way).
+pub trait Handoff {
+    /// The state the next version needs, in the component's own format.
+    fn save() -> Vec<u8>;
+
+    /// Takes over what a previous version (`from_version`, its metadata version) saved;
+    /// `Err` refuses it, and the upgrade is rolled back (the old version keeps running).
+    fn restore(state: Vec<u8>, from_version: String) -> Result<(), String>;
+}
+
+/// Exports a [`Handoff`] implementation as `airssys:core/state-handoff@1.1.0`.
+#[macro_export]
+macro_rules! export_handoff {
+    ($component:ty) => {
+        struct AirssysHandoff;
+
+        impl $crate::handoff_bindings::exports::airssys::core::state_handoff::Guest for AirssysHandoff {
+            fn save() -> Vec<u8> {
+                <$component as $crate::Handoff>::save()
+            }
+            fn restore(state: Vec<u8>, from_version: String) -> Result<(), String> {
+                <$component as $crate::Handoff>::restore(state, from_version)
+            }
+        }
+
+        $crate::handoff_bindings::export_handoff_bindings!(AirssysHandoff with_types_in $crate::handoff_bindings);
     };
 }
 

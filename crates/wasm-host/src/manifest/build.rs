@@ -135,6 +135,22 @@ fn host(source: &Source<'_>, dir: &Path, raw: RawHost) -> Result<HostSection> {
         )?,
         request_timeout: millis(source, "host.request_timeout_ms", &raw.request_timeout_ms)?,
         limits: limits(source, "host.limits", raw.limits)?,
+        admin: raw
+            .admin
+            .map(|a| {
+                a.get_ref().parse().map_err(|e| {
+                    source.error(
+                        a.span(),
+                        "host.admin",
+                        Kind::InvalidValue,
+                        format!(
+                            "`host.admin` must be an address with a port, like \"127.0.0.1:9100\": `{}` is not ({e})",
+                            a.get_ref()
+                        ),
+                    )
+                })
+            })
+            .transpose()?,
     })
 }
 

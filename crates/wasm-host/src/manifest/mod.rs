@@ -85,6 +85,8 @@ pub struct HostSection {
     pub request_timeout: Option<Duration>,
     /// Default limits (`[host.limits]`).
     pub limits: LimitOverrides,
+    /// Where the admin endpoint listens (`admin = "127.0.0.1:9100"`).
+    pub admin: Option<std::net::SocketAddr>,
 }
 
 /// One `[[components]]` entry, validated.

@@ -28,6 +28,7 @@ pub(crate) struct RawHost {
     pub(crate) health_interval_ms: Option<Spanned<u64>>,
     pub(crate) shutdown_deadline_ms: Option<Spanned<u64>>,
     pub(crate) request_timeout_ms: Option<Spanned<u64>>,
+    pub(crate) admin: Option<Spanned<String>>,
     pub(crate) limits: Option<RawLimits>,
 }
 

@@ -56,6 +56,71 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write a new component project (Rust, Python or JavaScript) with a manifest to run it.
     New(NewArgs),
+    /// Talk to a running host's admin endpoint (`run --admin`): list, show, call, send,
+    /// stop, start and upgrade its components.
+    Ctl(CtlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    /// The admin endpoint, e.g. `http://127.0.0.1:9100`.
+    #[arg(long, value_name = "URL", env = "AIRSSYS_ADMIN")]
+    pub admin: String,
+    /// The bearer token for operations (stop, start, upgrade, call, send).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "AIRSSYS_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Print the endpoint's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub verb: CtlVerb,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CtlVerb {
+    /// List the host's components.
+    Ls,
+    /// Show one component: metadata, state, mailbox, counts, grants.
+    Show {
+        /// The component id.
+        id: String,
+    },
+    /// Make a request and print the reply (`@<file>` sends a file's contents).
+    Call {
+        /// The component id.
+        id: String,
+        /// The payload.
+        payload: String,
+    },
+    /// Send a fire-and-forget message.
+    Send {
+        /// The component id.
+        id: String,
+        /// The payload.
+        payload: String,
+    },
+    /// Stop a component (it can be started again).
+    Stop {
+        /// The component id.
+        id: String,
+    },
+    /// Start a component the host stopped.
+    Start {
+        /// The component id.
+        id: String,
+    },
+    /// Switch a component to new code without losing a message.
+    Upgrade {
+        /// The component id.
+        id: String,
+        /// The new `.wasm` file.
+        file: PathBuf,
+    },
 }
 
 /// The language of a new component project.
@@ -113,6 +178,24 @@ pub struct RunArgs {
     /// (for example a component's totals). Repeatable.
     #[arg(long, value_name = "ID=PAYLOAD", requires = "exit_when_idle")]
     pub report: Vec<Message>,
+    /// Serve the admin endpoint (metrics, health, inventory, operations) on this address,
+    /// e.g. `127.0.0.1:9100` (over the manifest's `[host] admin`).
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<std::net::SocketAddr>,
+    /// The bearer token of the admin endpoint's operations; needed when the address is not
+    /// loopback.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "AIRSSYS_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+    /// Upgrade a component when its `.wasm` file changes on disk, and apply the manifest
+    /// when it changes (components added, removed or changed are started, stopped or
+    /// upgraded).
+    #[arg(long)]
+    pub watch: bool,
 }
 
 #[derive(Debug, Args)]

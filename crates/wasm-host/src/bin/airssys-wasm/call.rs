@@ -42,7 +42,7 @@ async fn call_manifest(
     let manifest = system::manifest(args)?;
     let target = payload::target(&manifest, component).map_err(invalid)?;
     let bytes = payload::bytes(payload).map_err(invalid)?;
-    let system = System::start(args, manifest, cache).await?;
+    let system = System::start(args, manifest, cache, None).await?;
     let reply = system
         .host
         .request(&target, bytes)

@@ -42,7 +42,8 @@ pub fn from_host(error: wasm_host::Error) -> Failure {
         wasm_host::Error::Manifest { .. }
         | wasm_host::Error::ReadManifest { .. }
         | wasm_host::Error::Runtime(_)
-        | wasm_host::Error::Limits { .. } => Failure::Invalid(error.into()),
+        | wasm_host::Error::Limits { .. }
+        | wasm_host::Error::Admin { .. } => Failure::Invalid(error.into()),
         other => Failure::Runtime(other.into()),
     }
 }

@@ -5,7 +5,9 @@
 //! - `call <manifest> <component-id> <payload>`: start, make one request, print the reply;
 //! - `validate <manifest>`: check the manifest and every component it names;
 //! - `inspect <file.wasm>`: print a component's imports, exports and metadata;
-//! - `new <dir> --lang rust|python|js`: write a component project and a manifest to run it.
+//! - `new <dir> --lang rust|python|js`: write a component project and a manifest to run it;
+//! - `ctl --admin <url> <verb>`: list, show, call, send, stop, start or upgrade the components
+//!   of a host running with `run --admin`.
 //!
 //! Compiled components are kept in a cache directory between runs (`--cache-dir`,
 //! `AIRSSYS_CACHE_DIR`, by default the XDG cache dir; `--no-cache` turns it off), so a second
@@ -19,16 +21,20 @@
 mod args;
 mod cache;
 mod call;
+mod ctl;
 mod exit;
 mod inspect;
 mod logging;
 mod new;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod payload;
 mod run;
 mod signals;
 mod summary;
 mod system;
 mod validate;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -50,10 +56,14 @@ fn main() -> ExitCode {
             };
         }
     };
-    if let Err(e) = logging::init(cli.log_format) {
-        eprintln!("airssys-wasm: cannot set up logging: {e:#}");
-        return ExitCode::from(exit::RUNTIME);
-    }
+    // Kept to the end: with OTLP it flushes the exporter when dropped.
+    let _logging = match logging::init(cli.log_format) {
+        Ok(logging) => logging,
+        Err(e) => {
+            eprintln!("airssys-wasm: cannot set up logging: {e:#}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -72,6 +82,7 @@ fn main() -> ExitCode {
             Command::Validate(args) => validate::validate(args, &cache).await,
             Command::Inspect(args) => inspect::inspect(args, &cache).await,
             Command::New(args) => new::new(args).await,
+            Command::Ctl(args) => ctl::ctl(args).await,
         }
     });
     match outcome {

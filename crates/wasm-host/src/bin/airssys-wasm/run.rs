@@ -10,7 +10,8 @@ use crate::exit::{Failure, Outcome, invalid, runtime};
 use crate::payload::{self, Message};
 use crate::signals::Signals;
 use crate::summary;
-use crate::system::{self, System};
+use crate::system::{self, Admin, System};
+use crate::watch::Watcher;
 
 /// A command-line message, checked and read before anything starts.
 struct Resolved {
@@ -41,7 +42,11 @@ pub async fn run(args: RunArgs, cache: &Cache) -> Outcome {
     let reports = resolve(&manifest, &args.report)?;
     // Installed before anything starts: a signal from now on stops the system cleanly.
     let mut signals = Signals::install().map_err(runtime)?;
-    let system = System::start(&args.system, manifest, cache).await?;
+    let admin = Admin {
+        addr: args.admin,
+        token: args.admin_token.clone(),
+    };
+    let system = System::start(&args.system, manifest, cache, Some(&admin)).await?;
     let driven = drive(&system, &mut signals, &args, &sends, &requests, &reports).await;
     let (tally, stats) = system.stop().await?;
     let (stopped_by, report_lines) = driven?;
@@ -62,6 +67,12 @@ async fn drive(
     reports: &[Resolved],
 ) -> Result<(String, Vec<String>), Failure> {
     let host = &system.host;
+    let watcher = if args.watch {
+        // Read again: the system took the first copy.
+        Some(Watcher::new(system::manifest(&args.system)?))
+    } else {
+        None
+    };
     if args.exit_when_idle {
         tracing::info!(target: "airssys::cli", "running until idle; stop sooner with Ctrl-C or SIGTERM");
     } else {
@@ -83,9 +94,16 @@ async fn drive(
             String::from_utf8_lossy(&reply)
         );
     }
+    let watching = async {
+        match watcher {
+            Some(watcher) => watcher.run(host).await,
+            None => std::future::pending().await,
+        }
+    };
     let stopped_by = tokio::select! {
         signal = signals.next() => signal.map_err(runtime)?,
         () = host.wait_idle(), if args.exit_when_idle => "idle".to_owned(),
+        () = watching => "the watcher".to_owned(),
     };
     tracing::info!(target: "airssys::cli", stopped_by, "stopping");
     let mut lines = Vec::new();

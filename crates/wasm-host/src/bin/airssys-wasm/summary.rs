@@ -22,6 +22,8 @@ pub struct Tally {
     pub dead_letters: u64,
     /// Groups that gave up after too many restarts.
     pub groups_failed: u64,
+    /// Components switched to new code (the actor layer logs each).
+    pub upgrades: u64,
     /// Events lost because the counter lagged behind.
     pub lost: u64,
 }
@@ -55,6 +57,7 @@ impl Tally {
                 );
             }
             SystemEvent::GroupFailed { .. } => self.groups_failed += 1,
+            SystemEvent::Upgraded { .. } => self.upgrades += 1,
             // The transport logs hosts joining and leaving.
             SystemEvent::Stopped { .. }
             | SystemEvent::HostUp { .. }
@@ -128,7 +131,7 @@ async fn count(mut events: Events, mut finished: oneshot::Receiver<()>) -> Tally
 /// The summary printed when a system stops: `key: value` lines.
 pub fn render(stopped_by: &str, tally: &Tally, stats: &wasm_host::SystemStats) -> String {
     let mut out = String::from("summary:\n");
-    let lines: [(&str, String); 11] = [
+    let lines: [(&str, String); 12] = [
         ("stopped by", stopped_by.to_owned()),
         ("messages handled", stats.messages_handled.to_string()),
         ("callbacks handled", stats.callbacks_handled.to_string()),
@@ -139,6 +142,7 @@ pub fn render(stopped_by: &str, tally: &Tally, stats: &wasm_host::SystemStats) -
         ("capability denials", tally.denials.to_string()),
         ("dead letters", tally.dead_letters.to_string()),
         ("groups failed", tally.groups_failed.to_string()),
+        ("upgrades", tally.upgrades.to_string()),
         ("events lost", tally.lost.to_string()),
     ];
     for (key, value) in lines {

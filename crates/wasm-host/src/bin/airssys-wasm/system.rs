@@ -1,12 +1,21 @@
 //! Starting the system of a manifest and stopping it, for `run` and `call`.
 
 use anyhow::{Context, anyhow};
-use wasm_host::{Host, Manifest};
+use wasm_host::{AdminConfig, Host, Manifest};
 
 use crate::args::SystemArgs;
 use crate::cache::Cache;
 use crate::exit::{Failure, from_host, invalid, runtime};
 use crate::summary::{Counter, Tally};
+
+/// The admin endpoint asked for on the command line (the manifest may name one too).
+#[derive(Debug, Default)]
+pub struct Admin {
+    /// `--admin`, over the manifest's `[host] admin`.
+    pub addr: Option<std::net::SocketAddr>,
+    /// `--admin-token`.
+    pub token: Option<String>,
+}
 
 /// A started system with its event counter.
 #[derive(Debug)]
@@ -28,8 +37,20 @@ impl System {
         args: &SystemArgs,
         manifest: Manifest,
         cache: &Cache,
+        admin: Option<&Admin>,
     ) -> Result<Self, Failure> {
         let mut builder = Host::builder().manifest_defaults(&manifest);
+        builder = match admin {
+            None => builder.no_admin(),
+            Some(admin) => match admin.addr.or(manifest.host().admin) {
+                Some(addr) => {
+                    let mut config = AdminConfig::new(addr);
+                    config.token = admin.token.clone();
+                    builder.admin(config)
+                }
+                None => builder,
+            },
+        };
         if let Some(dir) = cache {
             builder = builder.cache_dir(dir);
         }
@@ -52,6 +73,9 @@ impl System {
             let _ = host.shutdown().await;
             let _ = counter.finish().await;
             return Err(from_host(e));
+        }
+        if let Some(addr) = host.admin_addr() {
+            tracing::info!(target: "airssys::cli", admin = %format!("http://{addr}"), "admin endpoint serving");
         }
         tracing::info!(
             target: "airssys::cli",

@@ -22,6 +22,7 @@ pub async fn validate(args: ValidateArgs, cache: &Cache) -> Outcome {
     let mut builder = Host::builder()
         .manifest_defaults(&manifest)
         .standalone()
+        .no_admin()
         .memory_storage();
     if let Some(dir) = cache {
         builder = builder.cache_dir(dir);
