@@ -226,3 +226,35 @@ async fn a_group_member_is_upgraded_and_restarts_on_its_new_code() {
     assert_eq!(status.stats.restarts, 0, "an upgrade is not a restart");
     host.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_for_the_old_versions_request_reaches_the_new_version() {
+    let host = Host::builder().build().unwrap();
+    let sleeper = host.load_component_file(fixture_path("sleeper")).unwrap();
+    host.start_component(host.spec(id("demo/sleeper/1"), sleeper))
+        .await
+        .unwrap();
+    let requester = host.load_component_file(fixture_path("requester")).unwrap();
+    let grants = Grants::none().with_messaging(&[wasm_host::MessagingAction::Request], "demo/*/*");
+    host.start_component(host.spec(id("demo/req/1"), requester).with_grants(grants))
+        .await
+        .unwrap();
+    let req = id("demo/req/1");
+    // The old version asks the sleeper, which answers in a second.
+    let correlation = host
+        .request(&req, "request demo/sleeper/1 5000 sleep 1000")
+        .await
+        .unwrap();
+    let correlation = String::from_utf8(correlation).unwrap();
+    assert!(correlation.starts_with("req-"), "{correlation}");
+    // Upgraded meanwhile (to the same code: the new version starts with no callbacks seen).
+    host.upgrade(&req, &fixture("requester")).await.unwrap();
+    assert_eq!(host.request(&req, "count").await.unwrap(), b"0");
+    host.wait_idle().await;
+    let seen = String::from_utf8(host.request(&req, "callbacks").await.unwrap()).unwrap();
+    assert!(
+        seen.starts_with(&format!("{correlation}\t-\tslept 1000")),
+        "the new version got the old one's callback: {seen}"
+    );
+    host.shutdown().await.unwrap();
+}
