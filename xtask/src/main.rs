@@ -90,7 +90,13 @@ fn test(args: &[String]) -> Result<()> {
     cmd.extend(args.iter().map(String::as_str));
     run::cargo(&cmd)?;
     // The OTLP exporter is off by default; this keeps its feature compiling.
-    run::cargo(&["check", "--bin", "airssys-wasm", "--features", "wasm-host/otlp"])?;
+    run::cargo(&[
+        "check",
+        "--bin",
+        "airssys-wasm",
+        "--features",
+        "wasm-host/otlp",
+    ])?;
     fixtures::check_every_fixture_is_used(&built)
 }
 

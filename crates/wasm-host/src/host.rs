@@ -404,9 +404,11 @@ impl Host {
         timeout: Duration,
         trace: TraceContext,
     ) -> Result<Vec<u8>> {
-        self.core
-            .request(to, payload.into(), timeout, Some(trace))
-            .await
+        Ok(self
+            .core
+            .system
+            .request_traced(to, payload.into(), timeout, Some(trace))
+            .await?)
     }
 
     /// Subscribes to system events from now on.
@@ -529,19 +531,6 @@ impl Core {
             .loader()
             .load_bytes(&format!("new code of {id}"), wasm)?;
         Ok(self.system.upgrade(id, component).await?)
-    }
-
-    pub(crate) async fn request(
-        &self,
-        to: &ComponentId,
-        payload: Vec<u8>,
-        timeout: Duration,
-        trace: Option<TraceContext>,
-    ) -> Result<Vec<u8>> {
-        Ok(self
-            .system
-            .request_traced(to, payload, timeout, trace)
-            .await?)
     }
 
     pub(crate) fn stopped_ids(&self) -> Vec<ComponentId> {

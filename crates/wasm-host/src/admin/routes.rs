@@ -221,9 +221,13 @@ async fn operate(
 ) -> Reply {
     let done = |value: Value| json_reply(StatusCode::OK, &value);
     match verb {
-        "request" => match core.request(id, body.to_vec(), timeout, trace).await {
+        "request" => match core
+            .system
+            .request_traced(id, body.to_vec(), timeout, trace)
+            .await
+        {
             Ok(reply_bytes) => reply(StatusCode::OK, "application/octet-stream", reply_bytes),
-            Err(e) => failure(&e),
+            Err(e) => failure(&e.into()),
         },
         "send" => match core.system.send(id, body.to_vec()) {
             Ok(()) => json_reply(StatusCode::ACCEPTED, &json!({ "queued": true })),

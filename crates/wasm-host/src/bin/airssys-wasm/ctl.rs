@@ -79,6 +79,7 @@ impl Answer {
     }
 }
 
+/// One request; a response that is not a success is the failure it reports.
 async fn exchange(
     endpoint: &Endpoint,
     token: Option<&str>,
@@ -121,7 +122,11 @@ async fn exchange(
         .map_err(|e| unreachable(&e))?
         .to_bytes();
     driver.abort();
-    Ok(Answer { status, body })
+    let answer = Answer { status, body };
+    if !answer.status.is_success() {
+        return Err(answer.failure());
+    }
+    Ok(answer)
 }
 
 /// The path of a component's route.
@@ -146,9 +151,6 @@ pub async fn ctl(args: CtlArgs) -> Outcome {
     match &args.verb {
         CtlVerb::Ls => {
             let answer = send(Method::GET, "/v1/components".to_owned(), Vec::new()).await?;
-            if !answer.status.is_success() {
-                return Err(answer.failure());
-            }
             let list = answer.json()?;
             if args.json {
                 println!("{list}");
@@ -158,9 +160,6 @@ pub async fn ctl(args: CtlArgs) -> Outcome {
         }
         CtlVerb::Show { id } => {
             let answer = send(Method::GET, component_path(id, None)?, Vec::new()).await?;
-            if !answer.status.is_success() {
-                return Err(answer.failure());
-            }
             let entry = answer.json()?;
             if args.json {
                 println!("{entry}");
@@ -171,17 +170,11 @@ pub async fn ctl(args: CtlArgs) -> Outcome {
         CtlVerb::Call { id, payload } => {
             let body = payload::bytes(payload).map_err(invalid)?;
             let answer = send(Method::POST, component_path(id, Some("request"))?, body).await?;
-            if !answer.status.is_success() {
-                return Err(answer.failure());
-            }
             println!("{}", String::from_utf8_lossy(&answer.body));
         }
         CtlVerb::Send { id, payload } => {
             let body = payload::bytes(payload).map_err(invalid)?;
-            let answer = send(Method::POST, component_path(id, Some("send"))?, body).await?;
-            if !answer.status.is_success() {
-                return Err(answer.failure());
-            }
+            send(Method::POST, component_path(id, Some("send"))?, body).await?;
         }
         CtlVerb::Stop { id } | CtlVerb::Start { id } => {
             let verb = if matches!(args.verb, CtlVerb::Stop { .. }) {
@@ -190,9 +183,6 @@ pub async fn ctl(args: CtlArgs) -> Outcome {
                 "start"
             };
             let answer = send(Method::POST, component_path(id, Some(verb))?, Vec::new()).await?;
-            if !answer.status.is_success() {
-                return Err(answer.failure());
-            }
             let done = answer.json()?;
             if args.json {
                 println!("{done}");
@@ -205,9 +195,6 @@ pub async fn ctl(args: CtlArgs) -> Outcome {
                 .with_context(|| format!("cannot read {}", file.display()))
                 .map_err(invalid)?;
             let answer = send(Method::POST, component_path(id, Some("upgrade"))?, wasm).await?;
-            if !answer.status.is_success() {
-                return Err(answer.failure());
-            }
             let done = answer.json()?;
             if args.json {
                 println!("{done}");
