@@ -32,7 +32,7 @@ use crate::events::SystemEvent;
 use crate::mailbox::Envelope;
 use crate::registry::{InFlight, PendingUpgrade, Slot, Version};
 use crate::stats::bump;
-use crate::trace;
+use crate::trace::{self, SpanLink};
 use crate::upgrade::{Upgrade, UpgradeError};
 
 /// How many envelopes are handled in a row before the actor yields to the other tasks of its
@@ -151,13 +151,17 @@ async fn observed<F: Future>(
     message: &ComponentMessage,
     request: bool,
     callback: bool,
+    link: Option<&dyn SpanLink>,
     call: F,
 ) -> F::Output {
     let span = handle_span(id, message, request, callback);
-    let handling = message.metadata.trace.map(|parent| parent.child());
-    if let (Some(parent), Some(this)) = (message.metadata.trace, handling)
+    let mut handling = message.metadata.trace.map(|parent| parent.child());
+    if let (Some(parent), Some(this)) = (message.metadata.trace, handling.as_mut())
         && !span.is_disabled()
     {
+        if let Some(linked) = link.and_then(|l| l.link(&span, &parent)) {
+            *this = this.with_span_id(linked);
+        }
         span.record("trace_id", this.trace_id_hex());
         span.record("span_id", this.span_id_hex());
         span.record("parent_span_id", parent.span_id_hex());
@@ -391,6 +395,7 @@ impl ActorState {
                     &message,
                     request.is_some(),
                     callback,
+                    self.ctx.config.span_link.as_deref(),
                     call.as_mut(),
                 )
                 .await

@@ -37,6 +37,9 @@ pub struct SystemConfig {
     /// system-wide counters ([`crate::SystemStats`]) are kept, for the last few percent of
     /// throughput on very small messages.
     pub observe: bool,
+    /// Joins traced spans to another tracing system (see [`crate::SpanLink`]); none by
+    /// default.
+    pub span_link: Option<Arc<dyn crate::SpanLink>>,
 }
 
 impl Default for SystemConfig {
@@ -50,6 +53,7 @@ impl Default for SystemConfig {
             audit_capacity: 4096,
             max_request_timeout: Duration::from_secs(300),
             observe: true,
+            span_link: None,
         }
     }
 }

@@ -40,6 +40,7 @@ pub use router::Router;
 pub use spec::{ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy};
 pub use stats::SystemStats;
 pub use system::ActorSystem;
+pub use trace::SpanLink;
 pub use upgrade::Upgrade;
 pub use usage::{
     ComponentState, ComponentStats, ComponentStatus, DURATION_BUCKETS_NANOS, ERROR_KINDS,

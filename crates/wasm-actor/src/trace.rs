@@ -5,9 +5,21 @@
 //! host functions from inside that call (same task, same poll), reads [`current`]. Outside a
 //! scope (the embedding host's own sends) there is no current trace unless the host set one.
 
+use std::fmt;
 use std::future::Future;
 
 use wasm_core::TraceContext;
+
+/// Joins the span of a traced message to another tracing system (the command's OpenTelemetry
+/// exporter, for one), so that its spans carry the same W3C ids as the messages.
+///
+/// Called once per traced `handle` span that a subscriber records, before the call runs.
+pub trait SpanLink: Send + Sync + fmt::Debug {
+    /// Makes `span` a child of `parent` (the sending span) in the other system, and returns
+    /// the span id it has there; the messages the call sends carry that id as their parent.
+    /// `None` keeps the id airssys chose.
+    fn link(&self, span: &tracing::Span, parent: &TraceContext) -> Option<u64>;
+}
 
 tokio::task_local! {
     static CURRENT: Option<TraceContext>;

@@ -84,6 +84,15 @@ impl TraceContext {
         }
     }
 
+    /// The same trace with the span id `span_id` (one another tracing system gave the span);
+    /// `self` if it is 0, which is no span id.
+    pub fn with_span_id(&self, span_id: u64) -> Self {
+        if span_id == 0 {
+            return *self;
+        }
+        Self { span_id, ..*self }
+    }
+
     /// The trace's id.
     pub fn trace_id(&self) -> u128 {
         self.trace_id

@@ -162,6 +162,13 @@ impl HostBuilder {
         self
     }
 
+    /// Joins traced message spans to another tracing system (see [`crate::SpanLink`]): the
+    /// command's OTLP exporter uses it so the exported spans carry the messages' W3C ids.
+    pub fn span_link(mut self, link: Arc<dyn crate::SpanLink>) -> Self {
+        self.system.span_link = Some(link);
+        self
+    }
+
     /// The timeout of [`Host::request`].
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;

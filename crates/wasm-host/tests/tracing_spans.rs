@@ -211,3 +211,65 @@ async fn the_trace_crosses_hosts_with_the_request() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+/// A link that gives every span the same id in its "other system", and counts its calls.
+#[derive(Debug, Default)]
+struct FixedLink(Mutex<Vec<String>>);
+
+const LINKED: u64 = 0x0abc_def0_1234_5678;
+
+impl wasm_host::SpanLink for FixedLink {
+    fn link(&self, _span: &tracing::Span, parent: &TraceContext) -> Option<u64> {
+        self.0.lock().unwrap().push(parent.span_id_hex());
+        Some(LINKED)
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_span_link_gives_the_span_its_id_and_the_messages_carry_it() {
+    let spans = Spans::default();
+    let _guard = tracing_subscriber::registry()
+        .with(spans.clone())
+        .set_default();
+    let link = Arc::new(FixedLink::default());
+    let host = Host::builder().span_link(link.clone()).build().unwrap();
+    let echo = host.load_component_file(fixture_path("echo")).unwrap();
+    host.start_component(host.spec(id("demo/echo/1"), echo))
+        .await
+        .unwrap();
+    let requester = host.load_component_file(fixture_path("requester")).unwrap();
+    let grants = Grants::none().with_messaging(&[MessagingAction::Request], "demo/echo/*");
+    host.start_component(host.spec(id("demo/req/1"), requester).with_grants(grants))
+        .await
+        .unwrap();
+    let caller = TraceContext::new_root();
+    host.request_traced(
+        &id("demo/req/1"),
+        "request demo/echo/1 2000 hi",
+        Duration::from_secs(5),
+        caller,
+    )
+    .await
+    .unwrap();
+    host.wait_idle().await;
+    let linked = format!("{LINKED:016x}");
+    let spans: Vec<Fields> = spans.0.lock().unwrap().values().cloned().collect();
+    let requester_span = spans
+        .iter()
+        .find(|f| f["component"] == "demo/req/1" && f["kind"] == "request")
+        .unwrap();
+    assert_eq!(requester_span["span_id"], linked);
+    let echo_span = spans
+        .iter()
+        .find(|f| f["component"] == "demo/echo/1" && f.contains_key("trace_id"))
+        .unwrap();
+    assert_eq!(
+        echo_span["parent_span_id"], linked,
+        "echo's parent is the linked id"
+    );
+    // Linked once per traced span: the request, echo's request, the callback.
+    let parents = link.0.lock().unwrap().clone();
+    assert_eq!(parents.len(), 3, "{parents:?}");
+    assert_eq!(parents[0], caller.span_id_hex());
+    host.shutdown().await.unwrap();
+}

@@ -54,6 +54,10 @@ impl System {
         if let Some(dir) = cache {
             builder = builder.cache_dir(dir);
         }
+        #[cfg(feature = "otlp")]
+        if let Some(link) = crate::otlp::span_link() {
+            builder = builder.span_link(link);
+        }
         if let Some(file) = &args.storage {
             builder = builder.storage_file(file);
         }
