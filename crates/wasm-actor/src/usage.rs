@@ -51,6 +51,7 @@ pub const ERROR_KINDS: [&str; 8] = [
 
 /// Where a component is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum ComponentState {
     /// Being instantiated and initialized for the first time.
     Starting,
@@ -73,13 +74,17 @@ impl ComponentState {
         }
     }
 
+    /// The state stored as `state as u8`.
     fn from_u8(n: u8) -> Self {
-        match n {
-            1 => ComponentState::Running,
-            2 => ComponentState::Restarting,
-            3 => ComponentState::Stopped,
-            _ => ComponentState::Starting,
-        }
+        [
+            ComponentState::Starting,
+            ComponentState::Running,
+            ComponentState::Restarting,
+            ComponentState::Stopped,
+        ]
+        .into_iter()
+        .find(|s| *s as u8 == n)
+        .unwrap_or(ComponentState::Starting)
     }
 }
 
@@ -175,13 +180,7 @@ impl ComponentCounters {
     }
 
     pub(crate) fn set_state(&self, state: ComponentState) {
-        let n = match state {
-            ComponentState::Starting => 0,
-            ComponentState::Running => 1,
-            ComponentState::Restarting => 2,
-            ComponentState::Stopped => 3,
-        };
-        self.state.store(n, Ordering::Release);
+        self.state.store(state as u8, Ordering::Release);
     }
 
     /// Records one call's usage (after every handle call of the instance).

@@ -76,6 +76,19 @@ impl Drop for Running {
     }
 }
 
+/// `run <manifest> --admin <free port> --watch`, and the admin endpoint's URL.
+fn watched(manifest: &Path) -> (Running, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let host = Running::start(&[
+        "run",
+        manifest.to_str().unwrap(),
+        "--admin",
+        &addr,
+        "--watch",
+    ]);
+    (host, format!("http://{addr}"))
+}
+
 /// Polls `check` (a `ctl` call) until it holds; gives up after a generous bound.
 fn until(what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -89,16 +102,7 @@ fn until(what: &str, mut check: impl FnMut() -> bool) {
 fn ctl_drives_a_running_host_and_watch_upgrades_a_rebuilt_component() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = system(dir.path());
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let url = format!("http://{addr}");
-    let host = Running::start(&[
-        "run",
-        manifest.to_str().unwrap(),
-        "--admin",
-        &addr,
-        "--watch",
-    ]);
+    let (host, url) = watched(&manifest);
     // The endpoint answers from the start; the components are listed once they are loaded.
     until("both components run", || {
         let out = ctl(&url, &["ls"]);
@@ -205,16 +209,7 @@ fn ctl_says_when_nothing_listens() {
 fn watch_applies_a_changed_manifest() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = system(dir.path());
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let url = format!("http://{addr}");
-    let host = Running::start(&[
-        "run",
-        manifest.to_str().unwrap(),
-        "--admin",
-        &addr,
-        "--watch",
-    ]);
+    let (host, url) = watched(&manifest);
     let running = |url: &str| -> Vec<String> {
         let out = ctl(url, &["--json", "ls"]);
         serde_json::from_str::<serde_json::Value>(&out.stdout)

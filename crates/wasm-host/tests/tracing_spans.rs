@@ -55,14 +55,8 @@ impl<S: tracing::Subscriber> Layer<S> for Spans {
     }
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_traceparent_follows_a_request_through_every_hop_and_back() {
-    let spans = Spans::default();
-    // Current-thread runtime: every actor runs on this thread, under this subscriber.
-    let _guard = tracing_subscriber::registry()
-        .with(spans.clone())
-        .set_default();
-    let host = Host::builder().build().unwrap();
+/// `demo/echo/1`, and `demo/req/1` (a requester allowed to ask it).
+async fn start_echo_and_requester(host: &Host) {
     let echo = host.load_component_file(fixture_path("echo")).unwrap();
     host.start_component(host.spec(id("demo/echo/1"), echo))
         .await
@@ -72,6 +66,17 @@ async fn a_traceparent_follows_a_request_through_every_hop_and_back() {
     host.start_component(host.spec(id("demo/req/1"), requester).with_grants(grants))
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_traceparent_follows_a_request_through_every_hop_and_back() {
+    let spans = Spans::default();
+    // Current-thread runtime: every actor runs on this thread, under this subscriber.
+    let _guard = tracing_subscriber::registry()
+        .with(spans.clone())
+        .set_default();
+    let host = Host::builder().build().unwrap();
+    start_echo_and_requester(&host).await;
     let caller: TraceContext = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         .parse()
         .unwrap();
@@ -233,15 +238,7 @@ async fn a_span_link_gives_the_span_its_id_and_the_messages_carry_it() {
         .set_default();
     let link = Arc::new(FixedLink::default());
     let host = Host::builder().span_link(link.clone()).build().unwrap();
-    let echo = host.load_component_file(fixture_path("echo")).unwrap();
-    host.start_component(host.spec(id("demo/echo/1"), echo))
-        .await
-        .unwrap();
-    let requester = host.load_component_file(fixture_path("requester")).unwrap();
-    let grants = Grants::none().with_messaging(&[MessagingAction::Request], "demo/echo/*");
-    host.start_component(host.spec(id("demo/req/1"), requester).with_grants(grants))
-        .await
-        .unwrap();
+    start_echo_and_requester(&host).await;
     let caller = TraceContext::new_root();
     host.request_traced(
         &id("demo/req/1"),
