@@ -20,6 +20,7 @@ mod services;
 mod status;
 pub mod storage;
 mod trace;
+mod txn;
 
 pub use config::{ComponentConfig, ResourceLimits};
 pub use error::{Error, Result, with_causes};
@@ -33,8 +34,10 @@ pub use message::{
 };
 pub use metadata::{ComponentInfo, ComponentMetadata};
 pub use services::{
-    Clock, ComponentDirectory, MessageRouter, Routed, RoutedFuture, StorageBackend, SystemClock,
+    Clock, CommitFuture, ComponentDirectory, MessageRouter, Routed, RoutedFuture, StorageBackend,
+    SystemClock,
 };
 pub use status::{ExecutionStatus, HealthStatus, LogLevel};
 pub use storage::{StorageQuota, StorageUsage};
 pub use trace::TraceContext;
+pub use txn::{StorageTxn, WriteSet};

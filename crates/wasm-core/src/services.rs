@@ -15,6 +15,7 @@ use crate::id::ComponentId;
 use crate::message::{CorrelationId, MessagePayload, Timestamp};
 use crate::metadata::ComponentInfo;
 use crate::storage::{StorageQuota, StorageUsage};
+use crate::txn::WriteSet;
 
 /// A delivery that finishes after a round trip to another host.
 pub type RoutedFuture<T> = Pin<Box<dyn Future<Output = Result<T, MessagingError>> + Send>>;
@@ -129,47 +130,35 @@ pub trait ComponentDirectory: Send + Sync + fmt::Debug {
     fn info(&self, id: &ComponentId) -> Option<ComponentInfo>;
 }
 
+/// What [`StorageBackend::commit`] gives back: resolves once the writes are durable, or
+/// failed and none of them was kept.
+pub type CommitFuture = Pin<Box<dyn Future<Output = Result<(), StorageError>> + Send>>;
+
 /// Key-value storage with one namespace per component.
 ///
-/// Implementations validate keys with [`crate::storage::validate_key`] and enforce the quota
-/// with [`crate::storage::check_quota`], so every backend behaves the same.
+/// Components never write to a backend directly: each call's writes are buffered in a
+/// [`crate::StorageTxn`] (which validates keys with [`crate::storage::validate_key`] and
+/// enforces the quota with [`crate::storage::check_quota`], so every backend behaves the same)
+/// and reach the backend as one [`WriteSet`] through [`StorageBackend::commit`]. Reads see only
+/// committed data, and never wait for a commit in progress.
 pub trait StorageBackend: Send + Sync + fmt::Debug {
-    /// Reads a value.
+    /// Reads a committed value.
     ///
     /// # Errors
     ///
     /// [`StorageError::InvalidKey`] for a bad key, [`StorageError::IoError`] if the backend fails.
     fn get(&self, namespace: &ComponentId, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
 
-    /// Writes a value, replacing any old one, within `quota`.
-    ///
-    /// # Errors
-    ///
-    /// [`StorageError::QuotaExceeded`] if the write would exceed `quota` (nothing is written),
-    /// and as for [`StorageBackend::get`].
-    fn set(
-        &self,
-        namespace: &ComponentId,
-        key: &str,
-        value: &[u8],
-        quota: &StorageQuota,
-    ) -> Result<(), StorageError>;
-
-    /// Removes a key; removing an absent key is not an error.
+    /// Whether the key is present (committed).
     ///
     /// # Errors
     ///
     /// As for [`StorageBackend::get`].
-    fn delete(&self, namespace: &ComponentId, key: &str) -> Result<(), StorageError>;
+    fn exists(&self, namespace: &ComponentId, key: &str) -> Result<bool, StorageError> {
+        Ok(self.get(namespace, key)?.is_some())
+    }
 
-    /// Whether the key is present.
-    ///
-    /// # Errors
-    ///
-    /// As for [`StorageBackend::get`].
-    fn exists(&self, namespace: &ComponentId, key: &str) -> Result<bool, StorageError>;
-
-    /// The namespace's keys, sorted, optionally only those starting with `prefix`.
+    /// The namespace's committed keys, sorted, optionally only those starting with `prefix`.
     ///
     /// # Errors
     ///
@@ -180,7 +169,7 @@ pub trait StorageBackend: Send + Sync + fmt::Debug {
         prefix: Option<&str>,
     ) -> Result<Vec<String>, StorageError>;
 
-    /// The namespace's usage, reported against `quota`.
+    /// The namespace's committed usage, reported against `quota`.
     ///
     /// # Errors
     ///
@@ -190,6 +179,15 @@ pub trait StorageBackend: Send + Sync + fmt::Debug {
         namespace: &ComponentId,
         quota: &StorageQuota,
     ) -> Result<StorageUsage, StorageError>;
+
+    /// Commits one call's writes: all of them or none, durable (as far as the backend is
+    /// durable at all) when the future resolves `Ok`. The future must not block the thread
+    /// that polls it. Usage is kept in step with the data by the backend; the quota was
+    /// checked when the writes were made.
+    ///
+    /// The caller does not make a second commit to the same namespace before the first has
+    /// resolved, so a backend may batch commits of different namespaces freely.
+    fn commit(&self, writes: WriteSet) -> CommitFuture;
 }
 
 /// The source of wall-clock time for components.

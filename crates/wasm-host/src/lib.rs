@@ -56,7 +56,7 @@ pub use manifest::{
     ComponentEntry, GroupEntry, HostSection, LimitOverrides, MEMORY_STORAGE, Manifest, Position,
     StorageLocation,
 };
-pub use storage::{MemoryStorage, RedbStorage};
+pub use storage::{CommitStats, MemoryStorage, RedbOptions, RedbStorage};
 pub use wasm_cluster::{Auth as ClusterAuth, ClusterConfig};
 
 /// The errors the facade's [`Error`] wraps, for matching on their variants.
@@ -73,9 +73,9 @@ pub use wasm_core::storage::{MAX_KEY_BYTES, validate_key};
 /// An error's text with every cause in its `source()` chain, joined by `: `.
 pub use wasm_core::with_causes;
 pub use wasm_core::{
-    ComponentId, ComponentInfo, ComponentMetadata, ErrorCallback, ExecutionStatus, HealthStatus,
-    MessagingError, ResourceLimits, StorageBackend, StorageError, StorageQuota, StorageUsage,
-    TraceContext,
+    CommitFuture, ComponentId, ComponentInfo, ComponentMetadata, ErrorCallback, ExecutionStatus,
+    HealthStatus, MessagingError, ResourceLimits, StorageBackend, StorageError, StorageQuota,
+    StorageTxn, StorageUsage, TraceContext, WriteSet,
 };
 pub use wasm_runtime::{
     CacheStats, ComponentShape, EngineConfig, LIFECYCLE_EXPORT, LoadedComponent, PoolingConfig,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use wasm_core::{ComponentId, WasmError};
+use wasm_core::{ComponentId, StorageError, WasmError};
 
 /// A boxed source error (wasmtime's own error type is converted into this).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -174,6 +174,17 @@ pub enum Error {
         /// The timeout.
         timeout_ms: u64,
     },
+    /// The storage writes a call made could not be committed: none of them was kept, and the
+    /// instance (whose memory assumed them) is poisoned.
+    #[error("{component}: the storage writes of `{export}` could not be committed: {error}")]
+    Commit {
+        /// The component.
+        component: ComponentId,
+        /// The export whose writes were lost.
+        export: &'static str,
+        /// The backend's error.
+        error: StorageError,
+    },
     /// The instance trapped before and may be inconsistent; it must be re-instantiated.
     #[error(
         "{component}: instance is poisoned by an earlier failure ({reason}); re-instantiate it"
@@ -187,11 +198,15 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether this error left the instance unusable (a trap, limit or timeout during a call).
+    /// Whether this error left the instance unusable (a trap, limit or timeout during a call,
+    /// or a failed commit of its writes).
     pub fn poisons_instance(&self) -> bool {
         matches!(
             self,
-            Self::LimitExceeded { .. } | Self::Trapped { .. } | Self::Timeout { .. }
+            Self::LimitExceeded { .. }
+                | Self::Trapped { .. }
+                | Self::Timeout { .. }
+                | Self::Commit { .. }
         )
     }
 
@@ -214,6 +229,7 @@ impl Error {
             Self::Engine { .. }
             | Self::Read { .. }
             | Self::Trapped { .. }
+            | Self::Commit { .. }
             | Self::Poisoned { .. } => WasmError::RuntimeError(wasm_core::with_causes(self)),
         }
     }

@@ -133,6 +133,7 @@ impl ComponentInstance {
             limiter: Limiter::new(limits.max_memory_bytes),
             stderr,
             meter: Arc::clone(&meter),
+            txn: None,
         };
         let mut store = Store::new(engine.wasmtime(), state);
         store.limiter(|state| &mut state.limiter);
@@ -178,7 +179,7 @@ impl ComponentInstance {
                     },
                 });
             }
-            other => runner.finish("instantiate", timeout, other)?,
+            other => runner.complete("instantiate", timeout, other).await?,
         };
         Ok(Self {
             runner,
@@ -228,7 +229,7 @@ impl ComponentInstance {
         let (started, timeout) = self.runner.begin(self.runner.call_timeout())?;
         let call = lifecycle(&self.guest).call_initialize(&mut self.runner.store, &config);
         let outcome = self.runner.meter.metered(call, started, timeout).await;
-        let result = self.runner.finish("initialize", timeout, outcome)?;
+        let result = self.runner.complete("initialize", timeout, outcome).await?;
         Ok(result.map_err(component_error_from_wit))
     }
 
@@ -246,7 +247,10 @@ impl ComponentInstance {
         let call = lifecycle(&self.guest).call_handle_message(&mut self.runner.store, message);
         let outcome = self.runner.meter.metered(call, started, timeout).await;
         self.scratch.trim();
-        let result = self.runner.finish("handle-message", timeout, outcome)?;
+        let result = self
+            .runner
+            .complete("handle-message", timeout, outcome)
+            .await?;
         Ok(result.map_err(wasm_error_from_wit))
     }
 
@@ -264,7 +268,10 @@ impl ComponentInstance {
         let call = lifecycle(&self.guest).call_handle_callback(&mut self.runner.store, message);
         let outcome = self.runner.meter.metered(call, started, timeout).await;
         self.scratch.trim();
-        let result = self.runner.finish("handle-callback", timeout, outcome)?;
+        let result = self
+            .runner
+            .complete("handle-callback", timeout, outcome)
+            .await?;
         Ok(result.map_err(wasm_error_from_wit))
     }
 
@@ -295,7 +302,7 @@ impl ComponentInstance {
             Ok(state)
         };
         let outcome = self.runner.meter.metered(call, started, timeout).await;
-        Ok(Some(self.runner.finish("save", timeout, outcome)?))
+        Ok(Some(self.runner.complete("save", timeout, outcome).await?))
     }
 
     /// Calls the hand-off's `restore` with what the previous version (`from_version`)
@@ -327,7 +334,9 @@ impl ComponentInstance {
             Ok(refused)
         };
         let outcome = self.runner.meter.metered(call, started, timeout).await;
-        Ok(Some(self.runner.finish("restore", timeout, outcome)?))
+        Ok(Some(
+            self.runner.complete("restore", timeout, outcome).await?,
+        ))
     }
 
     /// Calls `metadata`.
@@ -340,7 +349,7 @@ impl ComponentInstance {
         let call = lifecycle(&self.guest).call_metadata(&mut self.runner.store);
         let outcome = self.runner.meter.metered(call, started, timeout).await;
         Ok(metadata_from_wit(
-            self.runner.finish("metadata", timeout, outcome)?,
+            self.runner.complete("metadata", timeout, outcome).await?,
         ))
     }
 
@@ -354,7 +363,7 @@ impl ComponentInstance {
         let call = lifecycle(&self.guest).call_health(&mut self.runner.store);
         let outcome = self.runner.meter.metered(call, started, timeout).await;
         Ok(health_from_wit(
-            self.runner.finish("health", timeout, outcome)?,
+            self.runner.complete("health", timeout, outcome).await?,
         ))
     }
 
@@ -369,7 +378,7 @@ impl ComponentInstance {
             .begin(deadline.min(self.runner.call_timeout()))?;
         let call = lifecycle(&self.guest).call_shutdown(&mut self.runner.store);
         let outcome = self.runner.meter.metered(call, started, timeout).await;
-        let result = self.runner.finish("shutdown", timeout, outcome)?;
+        let result = self.runner.complete("shutdown", timeout, outcome).await?;
         Ok(result.map_err(component_error_from_wit))
     }
 }
@@ -392,6 +401,8 @@ impl Runner {
                 reason: reason.clone(),
             });
         }
+        // Writes of a call that never returned (its future was dropped) are not this call's.
+        self.store.data_mut().txn = None;
         let started = self.meter.start();
         self.store.set_epoch_deadline(self.epoch_ticks);
         if self.fuel {
@@ -413,6 +424,34 @@ impl Runner {
                 crate::HANDOFF_EXPORT
             ))),
         }
+    }
+
+    /// [`Runner::finish`], then the commit of the call's storage writes: the call is done only
+    /// once they are durable. A call that failed drops them; a call that wrote nothing commits
+    /// nothing. A failed commit poisons the instance, its memory having assumed the writes.
+    async fn complete<T>(
+        &mut self,
+        export: &'static str,
+        timeout: Duration,
+        outcome: Option<wasmtime::Result<T>>,
+    ) -> Result<T> {
+        let txn = self.store.data_mut().txn.take();
+        let value = self.finish(export, timeout, outcome)?;
+        let Some(txn) = txn.filter(|txn| !txn.is_empty()) else {
+            return Ok(value);
+        };
+        let commit = self.store.data().services.storage.commit(txn.into_writes());
+        if let Err(error) = commit.await {
+            let error = Error::Commit {
+                component: self.id.clone(),
+                export,
+                error,
+            };
+            self.poisoned = Some(error.to_string());
+            tracing::warn!(component = %self.id, error = %error, "storage commit failed; instance poisoned");
+            return Err(error);
+        }
+        Ok(value)
     }
 
     /// Turns a call's outcome into its value, or a typed error that poisons the instance.

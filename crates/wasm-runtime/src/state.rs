@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use wasm_core::ComponentId;
+use wasm_core::{ComponentId, StorageTxn};
 use wasm_security::{CapabilitySet, Denial, audit_denial};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -30,6 +30,8 @@ pub struct ComponentState {
     pub(crate) stderr: StderrTail,
     /// The CPU meter of the current call: blocking host work is taken off the guest's time.
     pub(crate) meter: Arc<CpuMeter>,
+    /// The storage writes of the call in progress; `None` until it writes.
+    pub(crate) txn: Option<StorageTxn>,
 }
 
 impl fmt::Debug for ComponentState {

@@ -321,10 +321,11 @@ async fn a_poisoned_instance_is_replaced_by_a_fresh_one_from_the_same_component(
     let _ = second.shutdown(Duration::from_secs(1)).await;
 }
 
-/// A storage backend whose writes wait for a slow disk.
+/// A storage backend whose commits wait for a slow disk, on a thread of their own (as a
+/// real backend's writer does).
 #[derive(Debug)]
 struct SlowDisk {
-    inner: wasm_runtime::MemoryStorage,
+    inner: std::sync::Arc<wasm_runtime::MemoryStorage>,
     write_delay: Duration,
 }
 
@@ -335,33 +336,6 @@ impl wasm_core::StorageBackend for SlowDisk {
         key: &str,
     ) -> Result<Option<Vec<u8>>, wasm_core::StorageError> {
         self.inner.get(namespace, key)
-    }
-
-    fn set(
-        &self,
-        namespace: &wasm_core::ComponentId,
-        key: &str,
-        value: &[u8],
-        quota: &wasm_core::StorageQuota,
-    ) -> Result<(), wasm_core::StorageError> {
-        std::thread::sleep(self.write_delay);
-        self.inner.set(namespace, key, value, quota)
-    }
-
-    fn delete(
-        &self,
-        namespace: &wasm_core::ComponentId,
-        key: &str,
-    ) -> Result<(), wasm_core::StorageError> {
-        self.inner.delete(namespace, key)
-    }
-
-    fn exists(
-        &self,
-        namespace: &wasm_core::ComponentId,
-        key: &str,
-    ) -> Result<bool, wasm_core::StorageError> {
-        self.inner.exists(namespace, key)
     }
 
     fn list_keys(
@@ -379,13 +353,28 @@ impl wasm_core::StorageBackend for SlowDisk {
     ) -> Result<wasm_core::StorageUsage, wasm_core::StorageError> {
         self.inner.usage(namespace, quota)
     }
+
+    fn commit(&self, writes: wasm_core::WriteSet) -> wasm_core::CommitFuture {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let (inner, delay) = (self.inner.clone(), self.write_delay);
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            inner.apply(&writes);
+            let _ = done.send(());
+        });
+        Box::pin(async move {
+            answer
+                .await
+                .map_err(|_| wasm_core::StorageError::IoError("disk thread died".into()))
+        })
+    }
 }
 
 #[tokio::test]
 async fn time_waiting_for_storage_is_not_counted_as_cpu_time() {
     let engine = engine();
     let disk = std::sync::Arc::new(SlowDisk {
-        inner: wasm_runtime::MemoryStorage::new(),
+        inner: std::sync::Arc::new(wasm_runtime::MemoryStorage::new()),
         write_delay: Duration::from_millis(200),
     });
     let grants = Grants {

@@ -3,5 +3,5 @@
 
 mod redb;
 
-pub use self::redb::RedbStorage;
+pub use self::redb::{CommitStats, RedbOptions, RedbStorage};
 pub use wasm_runtime::MemoryStorage;

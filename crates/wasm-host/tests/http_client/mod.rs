@@ -46,12 +46,36 @@ pub async fn call_with(
     headers: &[(&str, &str)],
     body: impl Into<Vec<u8>>,
 ) -> Answer {
+    try_call_with(addr, method, path, token, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// As [`call`], giving back what failed (the endpoint is gone, the connection broke).
+pub async fn try_call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: impl Into<Vec<u8>>,
+) -> Result<Answer, String> {
+    try_call_with(addr, method, path, token, &[], body).await
+}
+
+async fn try_call_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: impl Into<Vec<u8>>,
+) -> Result<Answer, String> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        .map_err(|e| format!("connect {addr}: {e}"))?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .unwrap_or_else(|e| panic!("handshake: {e}"));
+        .map_err(|e| format!("handshake: {e}"))?;
     let driver = tokio::spawn(connection);
     let mut request = http::Request::builder()
         .method(method)
@@ -65,11 +89,11 @@ pub async fn call_with(
     }
     let request = request
         .body(Full::new(Bytes::from(body.into())))
-        .unwrap_or_else(|e| panic!("request: {e}"));
+        .map_err(|e| format!("request: {e}"))?;
     let response = sender
         .send_request(request)
         .await
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        .map_err(|e| format!("{method} {path}: {e}"))?;
     let status = response.status().as_u16();
     let content_type = response
         .headers()
@@ -81,13 +105,13 @@ pub async fn call_with(
         .into_body()
         .collect()
         .await
-        .unwrap_or_else(|e| panic!("body: {e}"))
+        .map_err(|e| format!("body: {e}"))?
         .to_bytes()
         .to_vec();
     driver.abort();
-    Answer {
+    Ok(Answer {
         status,
         content_type,
         body,
-    }
+    })
 }

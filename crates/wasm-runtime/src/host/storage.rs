@@ -1,11 +1,13 @@
 //! `airssys:core/storage`: per-component key-value storage within the granted quota.
 //!
 //! The namespace is always the calling component's own id, so a component cannot name
-//! another's keys. The backend's work (a commit waits for the disk) is not counted against the
-//! guest's CPU time. A missing capability is reported as `io-error("permission denied: ...")`,
+//! another's keys. The writes of one call are buffered in the store's [`StorageTxn`]: the
+//! call reads them back at once, and they are committed together when the call returns (see
+//! [`crate::ComponentInstance`]), or dropped with it when it fails. Reads that find the data
+//! in the backend are not counted against the guest's CPU time. A missing capability is reported as `io-error("permission denied: ...")`,
 //! the WIT contract having no storage variant for it.
 
-use wasm_core::{StorageError, StorageQuota};
+use wasm_core::{StorageError, StorageQuota, StorageTxn};
 use wasm_security::StorageOp;
 
 use crate::bindings::airssys::core::errors::StorageError as WitStorageError;
@@ -34,36 +36,53 @@ fn reply<T>(result: Result<T, StorageError>) -> Reply<T> {
 impl Host for ComponentState {
     fn get(&mut self, key: String) -> Reply<Option<Vec<u8>>> {
         reply(self.storage_quota(StorageOp::Read).and_then(|_| {
-            self.meter
-                .off_guest(|| self.services.storage.get(&self.id, &key))
+            let storage = self.services.storage.as_ref();
+            match &self.txn {
+                Some(txn) => self.meter.off_guest(|| txn.get(storage, &key)),
+                None => self.meter.off_guest(|| storage.get(&self.id, &key)),
+            }
         }))
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> Reply<()> {
         reply(self.storage_quota(StorageOp::Write).and_then(|quota| {
+            let storage = self.services.storage.as_ref();
+            let txn = self
+                .txn
+                .get_or_insert_with(|| StorageTxn::new(self.id.clone()));
             self.meter
-                .off_guest(|| self.services.storage.set(&self.id, &key, &value, &quota))
+                .off_guest(|| txn.set(storage, &key, &value, &quota))
         }))
     }
 
     fn delete(&mut self, key: String) -> Reply<()> {
         reply(self.storage_quota(StorageOp::Delete).and_then(|_| {
-            self.meter
-                .off_guest(|| self.services.storage.delete(&self.id, &key))
+            let storage = self.services.storage.as_ref();
+            let txn = self
+                .txn
+                .get_or_insert_with(|| StorageTxn::new(self.id.clone()));
+            self.meter.off_guest(|| txn.delete(storage, &key))
         }))
     }
 
     fn exists(&mut self, key: String) -> Reply<bool> {
         reply(self.storage_quota(StorageOp::Read).and_then(|_| {
-            self.meter
-                .off_guest(|| self.services.storage.exists(&self.id, &key))
+            let storage = self.services.storage.as_ref();
+            match &self.txn {
+                Some(txn) => self.meter.off_guest(|| txn.exists(storage, &key)),
+                None => self.meter.off_guest(|| storage.exists(&self.id, &key)),
+            }
         }))
     }
 
     fn list_keys(&mut self, prefix: Option<String>) -> Reply<Vec<String>> {
         reply(self.storage_quota(StorageOp::Read).and_then(|_| {
-            self.meter
-                .off_guest(|| self.services.storage.list_keys(&self.id, prefix.as_deref()))
+            let storage = self.services.storage.as_ref();
+            let prefix = prefix.as_deref();
+            match &self.txn {
+                Some(txn) => self.meter.off_guest(|| txn.list_keys(storage, prefix)),
+                None => self.meter.off_guest(|| storage.list_keys(&self.id, prefix)),
+            }
         }))
     }
 
@@ -71,8 +90,11 @@ impl Host for ComponentState {
         reply(
             self.storage_quota(StorageOp::Read)
                 .and_then(|quota| {
-                    self.meter
-                        .off_guest(|| self.services.storage.usage(&self.id, &quota))
+                    let storage = self.services.storage.as_ref();
+                    match &self.txn {
+                        Some(txn) => self.meter.off_guest(|| txn.usage(storage, &quota)),
+                        None => self.meter.off_guest(|| storage.usage(&self.id, &quota)),
+                    }
                 })
                 .map(usage_to_wit),
         )

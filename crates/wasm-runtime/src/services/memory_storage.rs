@@ -3,10 +3,15 @@
 use std::collections::{BTreeMap, HashMap};
 
 use parking_lot::Mutex;
-use wasm_core::storage::{check_quota, entry_size, validate_key};
-use wasm_core::{ComponentId, StorageBackend, StorageError, StorageQuota, StorageUsage};
+use wasm_core::storage::{entry_size, validate_key};
+use wasm_core::{
+    CommitFuture, ComponentId, StorageBackend, StorageError, StorageQuota, StorageUsage, WriteSet,
+};
 
 /// Keeps every namespace in memory; nothing survives the process.
+///
+/// It has the semantics of every backend: a call's writes arrive as one [`WriteSet`] and are
+/// applied together, under one lock, so a reader sees all of them or none.
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
     namespaces: Mutex<HashMap<ComponentId, BTreeMap<String, Vec<u8>>>>,
@@ -16,6 +21,25 @@ impl MemoryStorage {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Applies a write set at once (what [`StorageBackend::commit`] does, without a future).
+    pub fn apply(&self, writes: &WriteSet) {
+        let mut namespaces = self.namespaces.lock();
+        let entries = namespaces.entry(writes.namespace().clone()).or_default();
+        for (key, value) in writes.iter() {
+            match value {
+                Some(value) => {
+                    entries.insert(key.to_owned(), value.to_vec());
+                }
+                None => {
+                    entries.remove(key);
+                }
+            }
+        }
+        if entries.is_empty() {
+            namespaces.remove(writes.namespace());
+        }
     }
 }
 
@@ -39,34 +63,6 @@ impl StorageBackend for MemoryStorage {
             .lock()
             .get(namespace)
             .and_then(|entries| entries.get(key).cloned()))
-    }
-
-    fn set(
-        &self,
-        namespace: &ComponentId,
-        key: &str,
-        value: &[u8],
-        quota: &StorageQuota,
-    ) -> Result<(), StorageError> {
-        validate_key(key)?;
-        let mut namespaces = self.namespaces.lock();
-        let entries = namespaces.get(namespace);
-        let usage = usage_of(entries, quota);
-        let old = entries.and_then(|e| e.get(key)).map(|v| entry_size(key, v));
-        check_quota(&usage, quota, old, entry_size(key, value))?;
-        namespaces
-            .entry(namespace.clone())
-            .or_default()
-            .insert(key.to_owned(), value.to_vec());
-        Ok(())
-    }
-
-    fn delete(&self, namespace: &ComponentId, key: &str) -> Result<(), StorageError> {
-        validate_key(key)?;
-        if let Some(entries) = self.namespaces.lock().get_mut(namespace) {
-            entries.remove(key);
-        }
-        Ok(())
     }
 
     fn exists(&self, namespace: &ComponentId, key: &str) -> Result<bool, StorageError> {
@@ -105,10 +101,17 @@ impl StorageBackend for MemoryStorage {
     ) -> Result<StorageUsage, StorageError> {
         Ok(usage_of(self.namespaces.lock().get(namespace), quota))
     }
+
+    fn commit(&self, writes: WriteSet) -> CommitFuture {
+        self.apply(&writes);
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use wasm_core::StorageTxn;
+
     use super::*;
 
     fn id(text: &str) -> ComponentId {
@@ -120,9 +123,11 @@ mod tests {
         let store = MemoryStorage::new();
         let (a, b) = (id("t/a/1"), id("t/b/1"));
         let quota = StorageQuota::default();
-        store.set(&a, "user/1", b"x", &quota)?;
-        store.set(&a, "user/2", b"y", &quota)?;
-        store.set(&a, "zeta", b"z", &quota)?;
+        let mut txn = StorageTxn::new(a.clone());
+        txn.set(&store, "user/1", b"x", &quota)?;
+        txn.set(&store, "user/2", b"y", &quota)?;
+        txn.set(&store, "zeta", b"z", &quota)?;
+        store.apply(&txn.into_writes());
         assert_eq!(store.get(&b, "user/1")?, None);
         assert_eq!(store.list_keys(&b, None)?, Vec::<String>::new());
         assert_eq!(
@@ -130,32 +135,77 @@ mod tests {
             vec!["user/1", "user/2"]
         );
         assert_eq!(store.get(&a, "zeta")?, Some(b"z".to_vec()));
-        store.delete(&a, "zeta")?;
+        let mut txn = StorageTxn::new(a.clone());
+        txn.delete(&store, "zeta")?;
+        store.apply(&txn.into_writes());
         assert!(!store.exists(&a, "zeta")?);
         assert_eq!(store.usage(&a, &quota)?.key_count, 2);
         Ok(())
     }
 
     #[test]
-    fn quota_is_enforced_and_nothing_written_on_refusal() -> Result<(), StorageError> {
+    fn a_call_reads_its_own_writes_and_nothing_is_visible_before_the_commit()
+    -> Result<(), StorageError> {
+        let store = MemoryStorage::new();
+        let a = id("t/a/1");
+        let quota = StorageQuota::default();
+        let mut first = StorageTxn::new(a.clone());
+        first.set(&store, "keep", b"1", &quota)?;
+        store.apply(&first.into_writes());
+
+        let mut txn = StorageTxn::new(a.clone());
+        txn.set(&store, "order/1", b"10", &quota)?;
+        txn.delete(&store, "keep")?;
+        assert_eq!(txn.get(&store, "order/1")?, Some(b"10".to_vec()));
+        assert!(!txn.exists(&store, "keep")?);
+        assert_eq!(txn.list_keys(&store, None)?, vec!["order/1"]);
+        assert_eq!(txn.usage(&store, &quota)?.key_count, 1);
+        // Nobody else sees the call's writes yet.
+        assert_eq!(store.get(&a, "order/1")?, None);
+        assert_eq!(store.list_keys(&a, None)?, vec!["keep"]);
+        // A call that fails drops its transaction: nothing of it is kept.
+        drop(txn);
+        assert_eq!(store.list_keys(&a, None)?, vec!["keep"]);
+        assert_eq!(store.usage(&a, &quota)?.used_bytes, 5);
+        Ok(())
+    }
+
+    #[test]
+    fn quota_counts_the_calls_own_writes_and_a_refusal_changes_nothing() -> Result<(), StorageError>
+    {
         let store = MemoryStorage::new();
         let a = id("t/a/1");
         let quota = StorageQuota {
             max_bytes: 10,
             max_keys: 2,
         };
-        store.set(&a, "k1", b"12345678", &quota)?;
+        let mut txn = StorageTxn::new(a.clone());
+        txn.set(&store, "k1", b"12345678", &quota)?;
         assert_eq!(
-            store.set(&a, "k2", b"1", &quota),
+            txn.set(&store, "k2", b"1", &quota),
             Err(StorageError::QuotaExceeded)
         );
-        assert_eq!(store.get(&a, "k2")?, None);
+        assert_eq!(txn.get(&store, "k2")?, None);
         // Replacing within the quota is fine.
-        store.set(&a, "k1", b"abcdefgh", &quota)?;
+        txn.set(&store, "k1", b"abcdefgh", &quota)?;
         assert!(matches!(
-            store.set(&a, "", b"1", &quota),
+            txn.set(&store, "", b"1", &quota),
             Err(StorageError::InvalidKey(_))
         ));
+        let writes = txn.into_writes();
+        assert_eq!(writes.len(), 1);
+        store.apply(&writes);
+        let usage = store.usage(&a, &quota)?;
+        assert_eq!((usage.used_bytes, usage.key_count), (10, 1));
+        // The next call starts from the committed usage.
+        let mut next = StorageTxn::new(a.clone());
+        assert_eq!(
+            next.set(&store, "k2", b"", &quota),
+            Err(StorageError::QuotaExceeded)
+        );
+        next.delete(&store, "k1")?;
+        next.set(&store, "k2", b"123", &quota)?;
+        assert_eq!(next.usage(&store, &quota)?.used_bytes, 5);
         Ok(())
     }
 }

@@ -1,0 +1,193 @@
+//! Storage benchmark (issue 14), each figure against a baseline measured in the same run:
+//!
+//! - `storage`: 64 counter components each writing in a loop (a client per component sends
+//!   `inc`, one write per message, and sends the next once the reply came, that is once the
+//!   write is durable), on a redb file, with group commit (the default writer) against one
+//!   durable commit per write (`RedbOptions { max_batch: 1 }`). Target: at least 10x the
+//!   writes per second.
+//! - the same run measures the round trip of requests to echo (no storage) while the 64
+//!   write, against the same with no writes. Target: p99 at most 2x idle.
+//!
+//! Run with `cargo bench --bench storage` (or `cargo xtask bench`; `AIRSSYS_BENCH_ONLY=storage`).
+//! Without `--bench` it makes one short smoke pass that prints no target.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use test_fixtures::{fixture_path, workspace_root};
+use wasm_host::{ComponentId, Grants, Host, RedbOptions, RedbStorage, StorageGrant, StorageQuota};
+
+const WRITERS: usize = 64;
+
+fn id(text: &str) -> ComponentId {
+    text.parse().unwrap()
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let at = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[at]
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+/// What one run measured.
+struct Run {
+    writes_per_s: f64,
+    /// Echo round trips while the writers ran.
+    busy: Vec<Duration>,
+    transactions: u64,
+    write_sets: u64,
+}
+
+async fn host(options: RedbOptions) -> (Host, Arc<RedbStorage>, tempfile::TempDir) {
+    // On the real disk (not a tmpfs): the commits wait for it.
+    let scratch = workspace_root().join("target/tmp");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let dir = tempfile::tempdir_in(scratch).unwrap();
+    let store = Arc::new(RedbStorage::open_with(dir.path().join("bench.redb"), options).unwrap());
+    let host = Host::builder()
+        .storage_backend(store.clone())
+        .no_admin()
+        .build()
+        .unwrap();
+    let echo = host.load_component_file(fixture_path("echo")).unwrap();
+    host.start_component(host.spec(id("bench/echo/1"), echo))
+        .await
+        .unwrap();
+    let counter = host.load_component_file(fixture_path("counter")).unwrap();
+    let grants = Grants::none().with_storage(StorageGrant {
+        read: true,
+        write: true,
+        delete: false,
+        quota: StorageQuota::default(),
+    });
+    for n in 0..WRITERS {
+        let spec = host
+            .spec(id(&format!("bench/writer{n}/1")), counter.clone())
+            .with_grants(grants.clone());
+        host.start_component(spec).await.unwrap();
+    }
+    (host, store, dir)
+}
+
+/// Echo round trips for `how_long`, one at a time.
+async fn echo_loop(host: &Host, how_long: Duration) -> Vec<Duration> {
+    let echo = id("bench/echo/1");
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < how_long {
+        let t = Instant::now();
+        host.request(&echo, "x").await.unwrap();
+        samples.push(t.elapsed());
+    }
+    samples
+}
+
+async fn run(options: RedbOptions, how_long: Duration) -> (Run, Vec<Duration>) {
+    let (host, store, _dir) = host(options).await;
+    let host = Arc::new(host);
+    let idle = echo_loop(&host, how_long / 2).await;
+    let writes = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for n in 0..WRITERS {
+        let (host, writes, stop) = (host.clone(), writes.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let to = id(&format!("bench/writer{n}/1"));
+            while !stop.load(Ordering::Relaxed) {
+                host.request(&to, "inc").await.unwrap();
+                writes.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    // Let the writers get going, then count over a fixed window.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = (writes.load(Ordering::Relaxed), store.commit_stats());
+    let started = Instant::now();
+    let busy = echo_loop(&host, how_long).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let after = (writes.load(Ordering::Relaxed), store.commit_stats());
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    host.shutdown().await.unwrap();
+    let run = Run {
+        writes_per_s: (after.0 - before.0) as f64 / elapsed,
+        busy,
+        transactions: after.1.transactions - before.1.transactions,
+        write_sets: after.1.write_sets - before.1.write_sets,
+    };
+    (run, idle)
+}
+
+fn storage(runs: usize, how_long: Duration, full: bool) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut ratios, mut grouped_rates, mut single_rates) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut p99_ratios, mut p99_busy, mut p99_idle) = (Vec::new(), Vec::new(), Vec::new());
+    let mut batch = Vec::new();
+    for _ in 0..runs {
+        let (single, _) = rt.block_on(run(RedbOptions { max_batch: 1 }, how_long));
+        let (mut grouped, mut idle) = rt.block_on(run(RedbOptions::default(), how_long));
+        ratios.push(grouped.writes_per_s / single.writes_per_s);
+        grouped_rates.push(grouped.writes_per_s);
+        single_rates.push(single.writes_per_s);
+        batch.push(grouped.write_sets as f64 / grouped.transactions.max(1) as f64);
+        let busy = percentile(&mut grouped.busy, 0.99);
+        let quiet = percentile(&mut idle, 0.99);
+        p99_busy.push(busy.as_secs_f64() * 1e6);
+        p99_idle.push(quiet.as_secs_f64() * 1e6);
+        p99_ratios.push(busy.as_secs_f64() / quiet.as_secs_f64());
+    }
+    println!(
+        "storage: {WRITERS} writers, group commit {:.0} writes/s (mean batch {:.1} calls per \
+         commit), one commit per write {:.0} writes/s, medians of {runs}",
+        median(grouped_rates),
+        median(batch),
+        median(single_rates)
+    );
+    println!(
+        "storage: echo round trip p99 {:.1} us during the writes, {:.1} us idle",
+        median(p99_busy),
+        median(p99_idle)
+    );
+    if full {
+        let ratio = median(ratios);
+        println!(
+            "storage: group commit / one commit per write = {ratio:.1}x (target >= 10x): {}",
+            verdict(ratio >= 10.0)
+        );
+        let ratio = median(p99_ratios);
+        println!(
+            "storage: echo p99 during writes / idle = {ratio:.2} (target <= 2): {}",
+            verdict(ratio <= 2.0)
+        );
+    }
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let only = std::env::var("AIRSSYS_BENCH_ONLY").unwrap_or_default();
+    let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
+    if wanted("storage") {
+        if full {
+            storage(5, Duration::from_secs(2), true);
+        } else {
+            storage(1, Duration::from_millis(200), false);
+        }
+    }
+}
