@@ -129,7 +129,19 @@ async fn a_host_killed_during_heavy_writes_keeps_every_answered_write_and_no_hal
             .map(|a| a.load(Ordering::SeqCst))
             .sum::<u64>()
     };
+    let start = Instant::now();
     while total() < target {
+        // A writer stops at its first refused or failed request: if they all stopped, or it
+        // takes far too long, the host is not doing its job.
+        assert!(
+            !writers.iter().all(|w| w.is_finished()),
+            "every writer stopped after {} answered pairs",
+            total()
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "never reached {target}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     kill(child);
