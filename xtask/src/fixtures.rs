@@ -31,6 +31,7 @@ const FIXTURES: Workspace = Workspace {
         ("unknown-import", Kind::Wasip2),
         ("netclient", Kind::Wasip2),
         ("pinger", Kind::CoreModule),
+        ("relay", Kind::CoreModule),
         ("sequencer", Kind::Wasip2),
         ("sequencer-v2", Kind::Wasip2),
         ("counter-v2", Kind::Wasip2),

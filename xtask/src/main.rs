@@ -14,6 +14,8 @@
 //! - `layers`: the dependency edges between our crates;
 //! - `ci`: fmt, clippy, layers, deny, test;
 //! - `bench`: the release benchmarks, printing medians and ratios.
+//! - `soak --minutes N`: the load test's rounds, in release, for N minutes, printing
+//!   throughput and resident memory after each.
 
 mod deny;
 mod examples;
@@ -58,6 +60,13 @@ enum Command {
     Ci,
     /// Build the fixtures and run the release benchmarks.
     Bench,
+    /// Run the load test's rounds (1,000,000 messages each, every one checked) in release
+    /// for `--minutes`, printing throughput and resident memory after each round.
+    Soak {
+        /// How long to go on (fractions allowed).
+        #[arg(long)]
+        minutes: f64,
+    },
 }
 
 fn main() -> Result<()> {
@@ -71,6 +80,7 @@ fn main() -> Result<()> {
         Command::Layers => layers::check_workspace(),
         Command::Ci => ci(),
         Command::Bench => bench(),
+        Command::Soak { minutes } => soak(minutes),
     }
 }
 
@@ -129,4 +139,37 @@ fn ci() -> Result<()> {
 fn bench() -> Result<()> {
     fixtures::build()?;
     run::cargo(&["bench", "--workspace"])
+}
+
+fn soak(minutes: f64) -> Result<()> {
+    if minutes.is_nan() || minutes <= 0.0 {
+        anyhow::bail!("--minutes must be more than 0, not {minutes}");
+    }
+    fixtures::build()?;
+    let args = [
+        "test",
+        "--release",
+        "-p",
+        "wasm-host",
+        "--test",
+        "load",
+        "--",
+        "--ignored",
+        "--exact",
+        "soak",
+        "--nocapture",
+    ];
+    println!(
+        "xtask: running `cargo {}` with AIRSSYS_SOAK_MINUTES={minutes}",
+        args.join(" ")
+    );
+    let status = std::process::Command::new(run::cargo_program())
+        .args(args)
+        .env("AIRSSYS_SOAK_MINUTES", minutes.to_string())
+        .current_dir(run::root())
+        .status()?;
+    if !status.success() {
+        anyhow::bail!("the soak failed with {status}");
+    }
+    Ok(())
 }

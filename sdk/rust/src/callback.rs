@@ -88,8 +88,8 @@ impl Callback {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ComponentId, MessageMetadata};
     use crate::airssys::core::types::Timestamp;
+    use crate::{ComponentId, MessageMetadata};
 
     fn message(payload: &str, content_type: Option<&str>) -> ComponentMessage {
         ComponentMessage {

@@ -52,8 +52,8 @@ mod ids;
 
 pub use airssys::core::errors::{ComponentError, MessagingError, StorageError, WasmError};
 pub use airssys::core::types::{
-    ComponentConfig, ComponentId, ComponentInfo, ComponentMessage, ComponentMetadata,
-    HealthStatus, LogLevel, MessageMetadata,
+    ComponentConfig, ComponentId, ComponentInfo, ComponentMessage, ComponentMetadata, HealthStatus,
+    LogLevel, MessageMetadata,
 };
 pub use airssys::core::{host_messaging, host_services, storage};
 pub use callback::{Callback, ERROR_CONTENT_TYPE, ErrorKind};
