@@ -1,5 +1,5 @@
 //! Actor benchmarks (issue 4): one-way throughput between two components, request-response
-//! round trips, and spawning 10,000 components; (issue 12) the pause of a live upgrade and
+//! round trips, and 100,000 live components (issue 14); (issue 12) the pause of a live upgrade and
 //! the cost of per-message spans. Every figure is the median of several runs,
 //! compared with a baseline measured in the same run, and printed with its target.
 //!
@@ -37,7 +37,7 @@ const FULL: Sizes = Sizes {
     runs: 7,
     messages: 20_000,
     round_trips: 10_000,
-    spawns: 10_000,
+    spawns: 100_000,
 };
 
 const SMOKE: Sizes = Sizes {

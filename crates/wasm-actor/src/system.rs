@@ -198,7 +198,7 @@ impl ActorSystem {
     ///
     /// As [`ActorSystem::start_group`].
     pub async fn start_component(&self, spec: ComponentSpec) -> Result<()> {
-        let group = GroupSpec::new(format!("component:{}", spec.id)).with_member(spec);
+        let group = GroupSpec::new(group_of(&spec.id)).with_member(spec);
         self.start_group(group).await
     }
 
@@ -210,10 +210,16 @@ impl ActorSystem {
     /// [`Error::NotRunning`] if no running component has this id.
     pub async fn stop_component(&self, id: &ComponentId) -> Result<()> {
         let mut groups = self.groups.lock().await;
-        let (name, group) = groups
-            .iter()
-            .find(|(_, g)| g.members.contains(id))
-            .ok_or_else(|| Error::NotRunning(id.clone()))?;
+        // A component started alone is in the group named after it: found without a scan of
+        // every group (a host of 100,000 components stops each in constant time).
+        let own = group_of(id);
+        let (name, group) = match groups.get_key_value(&own) {
+            Some((name, group)) if group.members.contains(id) => (name, group),
+            _ => groups
+                .iter()
+                .find(|(_, g)| g.members.contains(id))
+                .ok_or_else(|| Error::NotRunning(id.clone()))?,
+        };
         let found = group
             .actor
             .call(|reply| GroupMsg::StopMember(id.clone(), reply), None)
@@ -579,4 +585,9 @@ impl ActorSystem {
             let _ = timers.await;
         }
     }
+}
+
+/// The name of the one-member group a component started alone runs in.
+fn group_of(id: &ComponentId) -> String {
+    format!("component:{id}")
 }

@@ -309,6 +309,7 @@ async fn build_refuses_default_limits_the_pool_cannot_hold() {
     let pool = wasm_host::PoolingConfig {
         max_instances: 16,
         max_memory_bytes: 16 * 1024 * 1024,
+        ..Default::default()
     };
     let refused = match Host::builder().pooling(Some(pool)).memory_storage().build() {
         Ok(_) => panic!("64 MiB default limits do not fit 16 MiB slots"),

@@ -122,6 +122,7 @@ impl Load {
                 pooling: Some(PoolingConfig {
                     max_instances: (NODES + 16) as u32,
                     max_memory_bytes: 64 * 1024 * 1024,
+                    copy_on_write: false,
                 }),
                 ..EngineConfig::default()
             })

@@ -183,11 +183,20 @@ fn handle_message(rt: &Runtime, engine: &WasmEngine, echo: &LoadedComponent, byt
     };
     let default_engine =
         wasmtime::Engine::new(wasmtime::Config::new().wasm_component_model(true)).unwrap();
+    // Our pool's slots: reserved from the default 256 MiB limit with a 2 MiB guard, not
+    // wasmtime's 4 GiB (so both pay the same bounds checks).
+    let slot = 256 * 1024 * 1024;
+    let mut like_ours_pool = wasmtime::PoolingAllocationConfig::new();
+    like_ours_pool.max_memory_size(slot);
     let mut like_ours_config = wasmtime::Config::new();
     like_ours_config
         .wasm_component_model(true)
         .epoch_interruption(true)
-        .allocation_strategy(wasmtime::InstanceAllocationStrategy::pooling());
+        .memory_reservation(slot as u64)
+        .memory_guard_size(2 * 1024 * 1024)
+        .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+            like_ours_pool,
+        ));
     let like_ours = wasmtime::Engine::new(&like_ours_config).unwrap();
     let mut bare_default = Bare::new(rt, &default_engine, bytes);
     let mut bare_like_ours = Bare::new(rt, &like_ours, bytes);

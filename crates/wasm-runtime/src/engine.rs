@@ -12,11 +12,19 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::bindings::RuntimeHost;
 use crate::cache::{CacheStats, ComponentCache};
+use crate::capacity::{self, MapBudget};
 use crate::error::{Error, Result, boxed};
 use crate::loader::ComponentLoader;
 use crate::state::ComponentState;
 
 /// How the pooling instance allocator is sized.
+///
+/// Each slot reserves `max_memory_bytes` of address space (rounded up to whole WebAssembly
+/// pages) plus a 2 MiB guard for every memory, and one fiber stack. On Linux an instance
+/// costs about six memory-map entries (four with `copy_on_write` off) against the kernel's
+/// `vm.max_map_count`: two for its stack slot, mapped when the pool is built, and the rest
+/// for its memory while it lives. Building a pool that cannot fit under the limit logs a
+/// warning that names the limit and the `sysctl` that raises it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolingConfig {
     /// Component instances that may be live at once.
@@ -24,17 +32,31 @@ pub struct PoolingConfig {
     /// The largest linear memory any instance may have, in bytes. Per-component limits are
     /// enforced below this.
     pub max_memory_bytes: u64,
+    /// Map each component's initial memory image copy-on-write (`true`): large images
+    /// (interpreters built with componentize-py or componentize-js) are shared and paged in
+    /// lazily. With `false` the image is copied in at instantiation: small components start
+    /// faster and each memory costs two memory-map entries instead of four, the setting for
+    /// hosts of many small components.
+    pub copy_on_write: bool,
 }
 
 impl Default for PoolingConfig {
-    /// 1000 instances of at most 256 MiB each.
+    /// 1000 instances of at most 256 MiB each, images mapped copy-on-write.
     fn default() -> Self {
         Self {
             max_instances: 1000,
             max_memory_bytes: 256 * 1024 * 1024,
+            copy_on_write: true,
         }
     }
 }
+
+/// The guard region after each pooled linear memory: accesses at a constant offset below it
+/// need only one bounds check.
+const POOL_MEMORY_GUARD: u64 = 2 * 1024 * 1024;
+
+/// The WebAssembly page size, to which slot reservations are rounded.
+const WASM_PAGE: u64 = 64 * 1024;
 
 /// Settings of a [`WasmEngine`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +202,15 @@ impl WasmEngine {
         ms.div_ceil(tick).max(1)
     }
 
+    /// The pool in use, if the pooling allocator is active.
+    pub(crate) fn active_pool(&self) -> Option<&PoolingConfig> {
+        self.inner
+            .config
+            .pooling
+            .as_ref()
+            .filter(|_| self.inner.pooling_active)
+    }
+
     pub(crate) fn wasmtime(&self) -> &Engine {
         &self.inner.engine
     }
@@ -207,13 +238,32 @@ fn base_config(config: &EngineConfig) -> Config {
 fn build_engine(config: &EngineConfig) -> Result<(Engine, bool)> {
     if let Some(pool) = config.pooling {
         let mut c = base_config(config);
-        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(pool)));
+        // Slots sized from the limit, not wasmtime's 4 GiB default: 100,000 slots of 4 GiB
+        // would not fit the address space.
+        let reservation = pool.max_memory_bytes.max(WASM_PAGE).div_ceil(WASM_PAGE) * WASM_PAGE;
+        c.memory_reservation(reservation)
+            .memory_guard_size(POOL_MEMORY_GUARD)
+            .memory_init_cow(pool.copy_on_write)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(pool)));
+        let budget = MapBudget::read();
         match Engine::new(&c) {
-            Ok(engine) => return Ok((engine, true)),
-            Err(e) => tracing::warn!(
-                error = %format!("{e:#}"),
-                "cannot reserve the instance pool; falling back to on-demand allocation"
-            ),
+            Ok(engine) => {
+                if let Some(warning) = budget.and_then(|b| capacity::pool_warning(&pool, &b)) {
+                    tracing::warn!("{warning}");
+                }
+                return Ok((engine, true));
+            }
+            Err(e) => match budget.and_then(|b| capacity::pool_failure(&pool, &b)) {
+                Some(why) => tracing::warn!(
+                    error = %format!("{e:#}"),
+                    "cannot reserve the instance pool: {why}; falling back to on-demand \
+                     allocation"
+                ),
+                None => tracing::warn!(
+                    error = %format!("{e:#}"),
+                    "cannot reserve the instance pool; falling back to on-demand allocation"
+                ),
+            },
         }
     }
     let engine = Engine::new(&base_config(config)).map_err(|e| Error::Engine {

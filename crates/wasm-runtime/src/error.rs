@@ -142,6 +142,19 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// The host has no room for another instance: its pool is full, or the kernel's limit on
+    /// memory mappings (`vm.max_map_count`) is reached. The detail names the limit and what
+    /// raises it.
+    #[error("{component}: no room for another instance: {detail}")]
+    Capacity {
+        /// The component that could not be instantiated.
+        component: ComponentId,
+        /// Which limit is the wall, with its figures.
+        detail: String,
+        /// wasmtime's error.
+        #[source]
+        source: BoxError,
+    },
     /// A call exceeded a resource limit and was stopped.
     #[error("{component}: `{export}` exceeded its {limit} limit: {detail}")]
     LimitExceeded {
@@ -217,9 +230,10 @@ impl Error {
             Self::LimitExceeded { limit, detail, .. } => {
                 WasmError::ResourceLimitExceeded(format!("{limit}: {detail}"))
             }
-            Self::Instantiate { .. } | Self::Grants { .. } | Self::Limits { .. } => {
-                WasmError::InstantiationFailed(wasm_core::with_causes(self))
-            }
+            Self::Instantiate { .. }
+            | Self::Capacity { .. }
+            | Self::Grants { .. }
+            | Self::Limits { .. } => WasmError::InstantiationFailed(wasm_core::with_causes(self)),
             Self::MissingExport { .. } => WasmError::ExportNotFound(self.to_string()),
             Self::NotWasm { .. }
             | Self::CoreModule { .. }

@@ -14,6 +14,7 @@ use wasmtime::component::{Instance, ResourceTable};
 use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::bindings::{RuntimeHost, lifecycle};
+use crate::capacity;
 use crate::convert::{
     MessageScratch, component_error_from_wit, config_to_wit, health_from_wit, metadata_from_wit,
     wasm_error_from_wit,
@@ -101,8 +102,9 @@ impl ComponentInstance {
     /// [`Error::Grants`] if the grants cannot be applied (a preopen that does not exist);
     /// [`Error::Limits`] if the limits cannot (fuel on an engine without fuel metering,
     /// memory above the pool's slot size, see [`WasmEngine::limits_problem`]);
+    /// [`Error::Capacity`] if the pool is full or the kernel's map limit is reached;
     /// [`Error::Instantiate`], [`Error::LimitExceeded`] or [`Error::Timeout`] if instantiation
-    /// fails.
+    /// fails otherwise.
     pub async fn instantiate(
         engine: &WasmEngine,
         component: &LoadedComponent,
@@ -173,9 +175,16 @@ impl ComponentInstance {
                         limit,
                         detail,
                     },
-                    Failure::Trap(_) => Error::Instantiate {
-                        component: runner.id,
-                        source: boxed(e),
+                    Failure::Trap(_) => match capacity::explain(&e, engine.active_pool()) {
+                        Some(detail) => Error::Capacity {
+                            component: runner.id,
+                            detail,
+                            source: boxed(e),
+                        },
+                        None => Error::Instantiate {
+                            component: runner.id,
+                            source: boxed(e),
+                        },
                     },
                 });
             }

@@ -15,6 +15,7 @@
 
 mod bindings;
 mod cache;
+mod capacity;
 mod convert;
 mod cpu;
 mod engine;

@@ -25,6 +25,7 @@ async fn a_pool_the_machine_cannot_reserve_falls_back_to_on_demand_allocation() 
         pooling: Some(PoolingConfig {
             max_instances: 1_000_000_000,
             max_memory_bytes: 1 << 40,
+            ..PoolingConfig::default()
         }),
         ..EngineConfig::default()
     })
