@@ -63,8 +63,9 @@ fn suggested_limit(budget: &MapBudget, needed: u64) -> u64 {
         .max(budget.limit.saturating_mul(2))
 }
 
-/// The warning to log when a full pool cannot fit under the kernel's limit: the pool is built,
-/// but instantiation will fail before the pool is full.
+/// The warning to log when a full pool cannot fit under the kernel's limit: the pool is built
+/// (`budget` is read after, with its stack slots in use), but instantiation will fail before
+/// the pool is full.
 pub(crate) fn pool_warning(pool: &PoolingConfig, budget: &MapBudget) -> Option<String> {
     let per_instance = memory_maps(pool);
     let needed = u64::from(pool.max_instances).saturating_mul(per_instance);

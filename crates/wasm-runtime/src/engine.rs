@@ -245,15 +245,17 @@ fn build_engine(config: &EngineConfig) -> Result<(Engine, bool)> {
             .memory_guard_size(POOL_MEMORY_GUARD)
             .memory_init_cow(pool.copy_on_write)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(pool)));
-        let budget = MapBudget::read();
+        let before = MapBudget::read();
         match Engine::new(&c) {
             Ok(engine) => {
-                if let Some(warning) = budget.and_then(|b| capacity::pool_warning(&pool, &b)) {
+                // Read again: the pool's stack slots are mapped now and count as in use.
+                let after = MapBudget::read();
+                if let Some(warning) = after.and_then(|b| capacity::pool_warning(&pool, &b)) {
                     tracing::warn!("{warning}");
                 }
                 return Ok((engine, true));
             }
-            Err(e) => match budget.and_then(|b| capacity::pool_failure(&pool, &b)) {
+            Err(e) => match before.and_then(|b| capacity::pool_failure(&pool, &b)) {
                 Some(why) => tracing::warn!(
                     error = %format!("{e:#}"),
                     "cannot reserve the instance pool: {why}; falling back to on-demand \
