@@ -1,6 +1,6 @@
 //! Actor benchmarks (issue 4): one-way throughput between two components, request-response
 //! round trips, and 100,000 live components (issue 14); (issue 12) the pause of a live upgrade and
-//! the cost of per-message spans. Every figure is the median of several runs,
+//! the cost of per-message spans; (issue 14) independent pairs on one core and on both. Every figure is the median of several runs,
 //! compared with a baseline measured in the same run, and printed with its target.
 //!
 //! Run with `cargo bench -p wasm-actor` (or `cargo xtask bench`). Without `--bench` (as under
@@ -10,6 +10,8 @@
 
 #[path = "actor/baseline.rs"]
 mod baseline;
+#[path = "actor/cores.rs"]
+mod cores;
 #[path = "actor/operate.rs"]
 mod operate;
 #[path = "actor/spawn.rs"]
@@ -136,13 +138,14 @@ async fn ask(system: &ActorSystem, to: &str, command: &str) -> String {
 }
 
 /// The actors of one benchmark on one runtime.
-struct Actors {
-    rt: Runtime,
-    system: ActorSystem,
+#[derive(Debug)]
+pub struct Actors {
+    pub rt: Runtime,
+    pub system: Arc<ActorSystem>,
 }
 
 impl Actors {
-    fn start(flavour: Flavour, engine: &WasmEngine, specs: Vec<ComponentSpec>) -> Self {
+    pub fn start(flavour: Flavour, engine: &WasmEngine, specs: Vec<ComponentSpec>) -> Self {
         let rt = flavour.runtime();
         let system = rt.block_on(async {
             let system = ActorSystem::new(
@@ -153,12 +156,12 @@ impl Actors {
             for spec in specs {
                 system.start_component(spec).await.unwrap();
             }
-            system
+            Arc::new(system)
         });
         Self { rt, system }
     }
 
-    fn stop(self) {
+    pub fn stop(self) {
         self.rt.block_on(self.system.shutdown());
     }
 }
@@ -304,6 +307,16 @@ fn round_trips(
             print!(" (target p50 <= 5 us: {})", verdict(p50 <= 5.0));
         }
         println!();
+        let (to_call, tail) = (p50 / wasm_p50, p99 / p50);
+        print!("     round trip p50 against one bare echo call: ratio {to_call:.2}");
+        if full {
+            print!(" (target <= 3x: {})", verdict(to_call <= 3.0));
+        }
+        print!("; p99 against p50: ratio {tail:.2}");
+        if full {
+            print!(" (target <= 3x: {})", verdict(tail <= 3.0));
+        }
+        println!();
         a.stop();
     }
 }
@@ -327,7 +340,7 @@ fn main() {
     };
     let pinger = load("pinger");
     let echo = load("echo");
-    // `AIRSSYS_BENCH_ONLY=throughput,rtt,spawn,upgrade,observability` picks sections and `AIRSSYS_BENCH_FLAVOUR=current`
+    // `AIRSSYS_BENCH_ONLY=throughput,rtt,spawn,upgrade,observability,cores` picks sections and `AIRSSYS_BENCH_FLAVOUR=current`
     // or `multi` one runtime flavour (for profiling).
     let only = std::env::var("AIRSSYS_BENCH_ONLY").unwrap_or_default();
     let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
@@ -345,5 +358,8 @@ fn main() {
     }
     if wanted("observability") {
         operate::observed_throughput(&engine, &pinger, sizes, full);
+    }
+    if wanted("cores") {
+        cores::report(&engine, &pinger, sizes, full);
     }
 }

@@ -127,34 +127,56 @@ impl Slot {
     }
 }
 
-/// Maps component ids to their slots. A lookup takes a read lock, hashes the id's text once
-/// (foldhash, seeded per registry) and clones an `Arc`.
-#[derive(Debug, Default)]
+/// How many independently locked parts the registry is split into. A lookup takes the read
+/// lock of one part only, so lookups of different components from different cores do not
+/// bounce one lock word between them.
+const SHARDS: usize = 64;
+
+type Shard = RwLock<HashMap<ComponentId, Arc<Slot>, foldhash::fast::RandomState>>;
+
+/// Maps component ids to their slots. A lookup hashes the id's text (foldhash, seeded per
+/// registry), takes the read lock of the one shard the hash picks and clones an `Arc`.
+#[derive(Debug)]
 pub struct ComponentRegistry {
-    slots: RwLock<HashMap<ComponentId, Arc<Slot>, foldhash::fast::RandomState>>,
+    hasher: foldhash::fast::RandomState,
+    shards: Box<[Shard]>,
+}
+
+impl Default for ComponentRegistry {
+    fn default() -> Self {
+        let hasher = foldhash::fast::RandomState::default();
+        let shards = (0..SHARDS)
+            .map(|_| RwLock::new(HashMap::with_hasher(hasher.clone())))
+            .collect();
+        Self { hasher, shards }
+    }
 }
 
 impl ComponentRegistry {
     /// The ids of the registered components, sorted.
     pub fn ids(&self) -> Vec<ComponentId> {
-        let mut ids: Vec<ComponentId> = self.slots.read().keys().cloned().collect();
+        let mut ids: Vec<ComponentId> = self
+            .shards
+            .iter()
+            .flat_map(|shard| shard.read().keys().cloned().collect::<Vec<_>>())
+            .collect();
         ids.sort();
         ids
     }
 
     /// Whether a component is registered.
     pub fn contains(&self, id: &ComponentId) -> bool {
-        self.slots.read().contains_key(id)
+        self.shard(id).read().contains_key(id)
     }
 
     /// How many components are registered.
     pub fn len(&self) -> usize {
-        self.slots.read().len()
+        self.shards.iter().map(|shard| shard.read().len()).sum()
     }
 
     /// Whether no component is registered.
     pub fn is_empty(&self) -> bool {
-        self.slots.read().is_empty()
+        self.shards.iter().all(|shard| shard.read().is_empty())
     }
 
     /// How many messages and callbacks wait in a component's mailbox (not counting the one
@@ -163,13 +185,21 @@ impl ComponentRegistry {
         self.get(id).map(|slot| slot.mailbox.len())
     }
 
+    fn shard(&self, id: &ComponentId) -> &Shard {
+        use std::hash::BuildHasher;
+        // The high bits: the map inside the shard uses the low ones of the same hash.
+        let hash = self.hasher.hash_one(id);
+        let index = usize::try_from(hash >> 58).unwrap_or(0) % SHARDS;
+        &self.shards[index]
+    }
+
     pub(crate) fn get(&self, id: &ComponentId) -> Option<Arc<Slot>> {
-        self.slots.read().get(id).cloned()
+        self.shard(id).read().get(id).cloned()
     }
 
     /// Registers a slot; `false` if the id is taken.
     pub(crate) fn insert(&self, slot: Arc<Slot>) -> bool {
-        let mut slots = self.slots.write();
+        let mut slots = self.shard(slot.id()).write();
         if slots.contains_key(slot.id()) {
             return false;
         }
@@ -178,6 +208,6 @@ impl ComponentRegistry {
     }
 
     pub(crate) fn remove(&self, id: &ComponentId) -> Option<Arc<Slot>> {
-        self.slots.write().remove(id)
+        self.shard(id).write().remove(id)
     }
 }

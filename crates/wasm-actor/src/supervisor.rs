@@ -1,12 +1,19 @@
-//! `GroupSupervisor`: starts a group's members in order, and on a member's failure applies
-//! the group's strategy, restart policy, restart intensity and backoff.
+//! `GroupSupervisor`: supervises components, as one of two kinds.
+//!
+//! - A **group** starts its members in order and, on a member's failure, applies the
+//!   group's strategy, restart policy, restart intensity and backoff. Exceeding the intensity
+//!   stops the whole group and reports `GroupFailed`.
+//! - A **shared supervisor** carries any number of standalone components (those started
+//!   alone, each in a one-for-one group of its own named `component:<id>`): members come and
+//!   go one at a time, each with its own restart budget, so one actor supervises thousands of
+//!   components instead of one actor each. A member that exceeds its budget is stopped alone
+//!   and reported as `GroupFailed` of its own group; the others are not touched.
 //!
 //! Failures arrive as ractor supervision events from the linked member actors. A restart
 //! starts a new actor on the member's slot, which re-instantiates from the compiled
-//! component and keeps the mailbox. Exceeding the intensity stops the whole group and
-//! reports `GroupFailed`.
+//! component and keeps the mailbox.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -24,15 +31,32 @@ use crate::registry::{InFlight, Slot};
 use crate::spawner::{ComponentSpawner, Running};
 use crate::spec::{Intensity, RestartPolicy, Strategy};
 
-/// Control messages of a group supervisor.
+/// The name of the one-member group a component started alone runs in.
+pub(crate) fn standalone_group(id: &ComponentId) -> String {
+    format!("component:{id}")
+}
+
+/// Control messages of a supervisor.
 #[derive(Debug)]
 pub(crate) enum GroupMsg {
-    /// Start these members again (sent after the backoff delay).
-    Restart(Vec<usize>),
+    /// Start these members again (index and serial; sent after the backoff delay).
+    Restart(Vec<(usize, u64)>),
+    /// Take one registered standalone component, with its own restart budget, and start it;
+    /// replies with why the start failed (the component is retired then).
+    Add(Arc<Slot>, Intensity, RpcReplyPort<Result<(), String>>),
     /// Stop one member for good; replies whether it was a member.
     StopMember(ComponentId, RpcReplyPort<bool>),
     /// Stop every member, then the supervisor.
     StopAll(RpcReplyPort<()>),
+}
+
+/// What a supervisor carries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    /// One group with this strategy and one restart budget for all its members.
+    Group(Strategy),
+    /// Standalone components, each restarted alone against its own budget.
+    Shared,
 }
 
 #[derive(Debug)]
@@ -41,10 +65,43 @@ pub(crate) struct GroupSupervisor;
 #[derive(Debug)]
 pub(crate) struct GroupArgs {
     pub(crate) name: String,
-    pub(crate) strategy: Strategy,
+    pub(crate) kind: Kind,
     pub(crate) intensity: Intensity,
     pub(crate) slots: Vec<Arc<Slot>>,
     pub(crate) ctx: Arc<SystemContext>,
+}
+
+/// Restarts counted against an [`Intensity`].
+#[derive(Debug)]
+struct Budget {
+    intensity: Intensity,
+    restarts: VecDeque<Instant>,
+}
+
+impl Budget {
+    fn new(intensity: Intensity) -> Self {
+        Self {
+            intensity,
+            restarts: VecDeque::new(),
+        }
+    }
+
+    /// Counts a restart at `now`; returns how many fall within the window.
+    fn charge(&mut self, now: Instant) -> u32 {
+        self.restarts.push_back(now);
+        while self
+            .restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.intensity.window)
+        {
+            self.restarts.pop_front();
+        }
+        self.count()
+    }
+
+    fn count(&self) -> u32 {
+        u32::try_from(self.restarts.len()).unwrap_or(u32::MAX)
+    }
 }
 
 #[derive(Debug)]
@@ -52,17 +109,27 @@ struct Member {
     slot: Arc<Slot>,
     running: Option<Running>,
     retired: bool,
+    /// Tells this member from a later one on the same index (a shared supervisor reuses
+    /// the indices of members that left), so a stale restart does not start the new one.
+    serial: u64,
+    /// The member's own restart budget (shared supervisor); a group's members share one.
+    budget: Option<Budget>,
 }
 
 #[derive(Debug)]
 pub(crate) struct GroupState {
     name: String,
-    strategy: Strategy,
-    intensity: Intensity,
-    members: Vec<Member>,
-    restarts: VecDeque<Instant>,
+    kind: Kind,
+    /// In start order; `None` where a standalone member left (its index is in `free`).
+    members: Vec<Option<Member>>,
+    free: Vec<usize>,
+    by_id: HashMap<ComponentId, usize>,
+    by_actor: HashMap<ActorId, usize>,
+    next_serial: u64,
+    /// The group's restart budget (unused by a shared supervisor).
+    budget: Budget,
     spawner: ComponentSpawner,
-    /// Restarts waiting out their backoff; aborted when the group stops.
+    /// Restarts waiting out their backoff; aborted when the supervisor stops.
     backoffs: Vec<JoinHandle<Result<(), MessagingErr<GroupMsg>>>>,
 }
 
@@ -87,29 +154,27 @@ impl Actor for GroupSupervisor {
     ) -> Result<GroupState, ActorProcessingErr> {
         let mut state = GroupState {
             name: args.name,
-            strategy: args.strategy,
-            intensity: args.intensity,
-            members: args
-                .slots
-                .into_iter()
-                .map(|slot| Member {
-                    slot,
-                    running: None,
-                    retired: false,
-                })
-                .collect(),
-            restarts: VecDeque::new(),
+            kind: args.kind,
+            members: Vec::with_capacity(args.slots.len()),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            by_actor: HashMap::new(),
+            next_serial: 0,
+            budget: Budget::new(args.intensity),
             spawner: ComponentSpawner { ctx: args.ctx },
             backoffs: Vec::new(),
         };
+        for slot in args.slots {
+            state.insert(slot, None);
+        }
         for i in 0..state.members.len() {
             if let Err(reason) = state.start(&myself, i).await {
-                let id = state.members[i].slot.id().clone();
+                let id = state.slot(i).map(|s| s.id().clone());
                 state.stop_all("the group failed to start").await;
-                return Err(Box::new(Error::StartFailed {
-                    component: id,
-                    reason,
-                }));
+                return Err(match id {
+                    Some(component) => Box::new(Error::StartFailed { component, reason }),
+                    None => reason.into(),
+                });
             }
         }
         Ok(state)
@@ -122,7 +187,15 @@ impl Actor for GroupSupervisor {
         state: &mut GroupState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            GroupMsg::Restart(indices) => state.restart(&myself, indices).await,
+            GroupMsg::Restart(targets) => state.restart(&myself, targets).await,
+            GroupMsg::Add(slot, intensity, reply) => {
+                let i = state.insert(slot, Some(Budget::new(intensity)));
+                let started = state.start(&myself, i).await;
+                if started.is_err() {
+                    state.retire(i, "the group failed to start");
+                }
+                let _ = reply.send(started);
+            }
             GroupMsg::StopMember(id, reply) => {
                 let found = state.stop_member(&id).await;
                 let _ = reply.send(found);
@@ -155,8 +228,7 @@ impl Actor for GroupSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
-                if let Some(i) = state.member_of(cell.get_id()) {
-                    state.members[i].running = None;
+                if let Some(i) = state.detach(cell.get_id()) {
                     state
                         .ended(&myself, i, End::Failed(error.to_string()))
                         .await;
@@ -165,8 +237,7 @@ impl Actor for GroupSupervisor {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 // Members this supervisor stops are detached first, so this one ended
                 // without the host asking: not a failure.
-                if let Some(i) = state.member_of(cell.get_id()) {
-                    state.members[i].running = None;
+                if let Some(i) = state.detach(cell.get_id()) {
                     let reason = reason.unwrap_or_else(|| "ended on its own".into());
                     state.ended(&myself, i, End::Normal(reason)).await;
                 }
@@ -182,28 +253,70 @@ impl GroupState {
         &self.spawner.ctx
     }
 
-    fn member_of(&self, actor: ActorId) -> Option<usize> {
-        self.members.iter().position(|m| {
-            m.running
-                .as_ref()
-                .is_some_and(|(actor_ref, _)| actor_ref.get_id() == actor)
-        })
+    fn member(&self, i: usize) -> Option<&Member> {
+        self.members.get(i).and_then(Option::as_ref)
+    }
+
+    fn member_mut(&mut self, i: usize) -> Option<&mut Member> {
+        self.members.get_mut(i).and_then(Option::as_mut)
+    }
+
+    fn slot(&self, i: usize) -> Option<Arc<Slot>> {
+        self.member(i).map(|m| m.slot.clone())
+    }
+
+    /// Adds a member (not started) on a free index; returns the index.
+    fn insert(&mut self, slot: Arc<Slot>, budget: Option<Budget>) -> usize {
+        let i = self.free.pop().unwrap_or_else(|| {
+            self.members.push(None);
+            self.members.len() - 1
+        });
+        self.next_serial += 1;
+        self.by_id.insert(slot.id().clone(), i);
+        self.members[i] = Some(Member {
+            slot,
+            running: None,
+            retired: false,
+            serial: self.next_serial,
+            budget,
+        });
+        i
+    }
+
+    /// The member whose actor this was, no longer running.
+    fn detach(&mut self, actor: ActorId) -> Option<usize> {
+        let i = self.by_actor.remove(&actor)?;
+        let member = self.member_mut(i)?;
+        let was_it = member
+            .running
+            .as_ref()
+            .is_some_and(|(actor_ref, _)| actor_ref.get_id() == actor);
+        if was_it {
+            member.running = None;
+        }
+        was_it.then_some(i)
     }
 
     async fn start(&mut self, myself: &ActorRef<GroupMsg>, i: usize) -> Result<(), String> {
-        let slot = self.members[i].slot.clone();
+        let Some(slot) = self.slot(i) else {
+            return Err(format!("member {i} of `{}` is gone", self.name));
+        };
         let running = self.spawner.start(&slot, myself.get_cell()).await?;
-        self.members[i].running = Some(running);
+        self.by_actor.insert(running.0.get_id(), i);
+        if let Some(member) = self.member_mut(i) {
+            member.running = Some(running);
+        }
         Ok(())
     }
 
     /// A member's instance ended without the host asking: apply its policy (see
     /// [`RestartPolicy`]), then the intensity and the strategy.
     async fn ended(&mut self, myself: &ActorRef<GroupMsg>, i: usize, end: End) {
-        let policy = self.members[i].slot.spec.restart;
+        let Some(slot) = self.slot(i) else { return };
+        let policy = slot.spec.restart;
         match end {
             End::Failed(reason) => {
-                let id = self.members[i].slot.id();
+                let id = slot.id();
                 tracing::warn!(group = %self.name, component = %id, %reason, "component failed");
                 self.ctx().events.publish(SystemEvent::Failed {
                     id: id.clone(),
@@ -227,52 +340,57 @@ impl GroupState {
 
     /// Restarts after a member ended: the intensity, then the strategy.
     async fn failed(&mut self, myself: &ActorRef<GroupMsg>, i: usize, reason: String) {
-        let id = self.members[i].slot.id().clone();
-        let now = Instant::now();
-        self.restarts.push_back(now);
-        while self
-            .restarts
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.intensity.window)
-        {
-            self.restarts.pop_front();
-        }
-        let count = u32::try_from(self.restarts.len()).unwrap_or(u32::MAX);
-        if count > self.intensity.max_restarts {
+        let Some(member) = self.members.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        let id = member.slot.id().clone();
+        let budget = member.budget.as_mut().unwrap_or(&mut self.budget);
+        let count = budget.charge(Instant::now());
+        let intensity = budget.intensity;
+        if count > intensity.max_restarts {
             let why = format!(
                 "{} restarts within {:?} exceeded the limit of {} (last failure: {id}: {reason})",
-                count, self.intensity.window, self.intensity.max_restarts
+                count, intensity.window, intensity.max_restarts
             );
-            self.give_up(myself, why).await;
+            match self.kind {
+                Kind::Group(_) => self.give_up(myself, why).await,
+                Kind::Shared => self.give_up_member(i, why),
+            }
             return;
         }
-        let live = |m: &Member| !m.retired;
-        let affected: Vec<usize> = match self.strategy {
-            Strategy::OneForOne => vec![i],
-            Strategy::OneForAll => (0..self.members.len())
-                .filter(|&j| live(&self.members[j]))
-                .collect(),
-            Strategy::RestForOne => (i..self.members.len())
-                .filter(|&j| live(&self.members[j]))
-                .collect(),
+        let live = |j: usize| self.member(j).is_some_and(|m| !m.retired);
+        let affected: Vec<usize> = match self.kind {
+            Kind::Shared | Kind::Group(Strategy::OneForOne) => vec![i],
+            Kind::Group(Strategy::OneForAll) => {
+                (0..self.members.len()).filter(|&j| live(j)).collect()
+            }
+            Kind::Group(Strategy::RestForOne) => {
+                (i..self.members.len()).filter(|&j| live(j)).collect()
+            }
         };
         // Siblings stop in reverse start order; their mailboxes stay for the restart.
         for &j in affected.iter().rev() {
             self.stop_instance(j).await;
         }
-        let delay = self.intensity.backoff(count);
+        let targets: Vec<(usize, u64)> = affected
+            .iter()
+            .filter_map(|&j| self.member(j).map(|m| (j, m.serial)))
+            .collect();
+        let delay = intensity.backoff(count);
         self.backoffs.retain(|h| !h.is_finished());
         self.backoffs
-            .push(myself.send_after(delay, move || GroupMsg::Restart(affected)));
+            .push(myself.send_after(delay, move || GroupMsg::Restart(targets)));
     }
 
-    async fn restart(&mut self, myself: &ActorRef<GroupMsg>, indices: Vec<usize>) {
-        let attempt = u32::try_from(self.restarts.len()).unwrap_or(u32::MAX);
-        for i in indices {
-            let member = &self.members[i];
-            if member.retired || member.running.is_some() {
+    async fn restart(&mut self, myself: &ActorRef<GroupMsg>, targets: Vec<(usize, u64)>) {
+        for (i, serial) in targets {
+            let Some(member) = self.member(i) else {
+                continue;
+            };
+            if member.serial != serial || member.retired || member.running.is_some() {
                 continue;
             }
+            let attempt = member.budget.as_ref().unwrap_or(&self.budget).count();
             let id = member.slot.id().clone();
             match self.start(myself, i).await {
                 Ok(()) => self
@@ -292,45 +410,62 @@ impl GroupState {
     /// deadline is killed, and the message it was handling is reported as a dead letter (its
     /// request, if any, is answered `target-failed`).
     async fn stop_instance(&mut self, i: usize) {
-        if let Some((actor, handle)) = self.members[i].running.take() {
-            let slot = self.members[i].slot.clone();
-            slot.stopping.store(true, Ordering::Release);
-            // The draining actor may be waiting on an empty mailbox: let it see the flag.
-            slot.mailbox.wake();
-            let deadline = self.ctx().config.shutdown_deadline.saturating_mul(2);
-            if let Err(e) = actor.stop_and_wait(None, Some(deadline)).await {
-                tracing::warn!(component = %slot.id(), error = %e, "member did not stop in time");
-                actor.kill();
-            }
-            let _ = handle.await;
-            let killed_in_call = slot.in_flight.lock().take();
-            if let Some(InFlight { message, request }) = killed_in_call {
-                let reason = format!(
-                    "{} was killed: it did not stop within {deadline:?}",
-                    slot.id()
-                );
-                self.ctx()
-                    .delivery
-                    .failed_in_call(slot.id(), &message, request, &reason);
-            }
+        let Some(member) = self.member_mut(i) else {
+            return;
+        };
+        let Some((actor, handle)) = member.running.take() else {
+            return;
+        };
+        let slot = member.slot.clone();
+        self.by_actor.remove(&actor.get_id());
+        slot.stopping.store(true, Ordering::Release);
+        // The draining actor may be waiting on an empty mailbox: let it see the flag.
+        slot.mailbox.wake();
+        let deadline = self.ctx().config.shutdown_deadline.saturating_mul(2);
+        if let Err(e) = actor.stop_and_wait(None, Some(deadline)).await {
+            tracing::warn!(component = %slot.id(), error = %e, "member did not stop in time");
+            actor.kill();
+        }
+        let _ = handle.await;
+        let killed_in_call = slot.in_flight.lock().take();
+        if let Some(InFlight { message, request }) = killed_in_call {
+            let reason = format!(
+                "{} was killed: it did not stop within {deadline:?}",
+                slot.id()
+            );
+            self.ctx()
+                .delivery
+                .failed_in_call(slot.id(), &message, request, &reason);
         }
     }
 
+    /// Unregisters a member for good (its instance has stopped). A shared supervisor then
+    /// forgets it, so its index can carry the next standalone component.
     fn retire(&mut self, i: usize, reason: &str) {
-        if !self.members[i].retired {
-            self.members[i].retired = true;
-            self.spawner.retire(&self.members[i].slot, reason);
+        let Some(member) = self.members.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        if !member.retired {
+            member.retired = true;
+            self.spawner.retire(&member.slot, reason);
+        }
+        if matches!(self.kind, Kind::Shared)
+            && let Some(gone) = self.members[i].take()
+        {
+            if self.by_id.get(gone.slot.id()) == Some(&i) {
+                self.by_id.remove(gone.slot.id());
+            }
+            self.free.push(i);
         }
     }
 
     async fn stop_member(&mut self, id: &ComponentId) -> bool {
-        let Some(i) = self
-            .members
-            .iter()
-            .position(|m| m.slot.id() == id && !m.retired)
-        else {
+        let Some(&i) = self.by_id.get(id) else {
             return false;
         };
+        if self.member(i).is_none_or(|m| m.retired) {
+            return false;
+        }
         self.stop_instance(i).await;
         self.retire(i, "stopped by the host");
         true
@@ -346,6 +481,7 @@ impl GroupState {
         }
     }
 
+    /// A group exceeded its intensity: every member stops, then the group.
     async fn give_up(&mut self, myself: &ActorRef<GroupMsg>, reason: String) {
         tracing::error!(group = %self.name, %reason, "supervision group stops");
         self.stop_all(&format!("group `{}` stopped: {reason}", self.name))
@@ -355,5 +491,17 @@ impl GroupState {
             reason: reason.clone(),
         });
         myself.stop(Some(reason));
+    }
+
+    /// A standalone member exceeded its own budget: it stops for good, as its one-member
+    /// group would have; the shared supervisor's other members are not touched.
+    fn give_up_member(&mut self, i: usize, reason: String) {
+        let Some(slot) = self.slot(i) else { return };
+        let group = standalone_group(slot.id());
+        tracing::error!(group = %group, %reason, "supervision group stops");
+        self.retire(i, &format!("group `{group}` stopped: {reason}"));
+        self.ctx()
+            .events
+            .publish(SystemEvent::GroupFailed { group, reason });
     }
 }

@@ -2,6 +2,7 @@
 //! shut down.
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -25,11 +26,16 @@ use crate::registry::{ComponentRegistry, PendingUpgrade, Slot, Version};
 use crate::remote::RemoteTransport;
 use crate::router::Router;
 use crate::spawner::ComponentSpawner;
-use crate::spec::{ComponentSpec, GroupSpec};
+use crate::spec::{ComponentSpec, GroupSpec, Intensity};
 use crate::stats::{Counters, SystemStats};
-use crate::supervisor::{GroupArgs, GroupMsg, GroupSupervisor};
+use crate::supervisor::{GroupArgs, GroupMsg, GroupSupervisor, Kind, standalone_group};
 use crate::upgrade::Upgrade;
 use crate::usage::ComponentStatus;
+
+/// How many shared supervisors carry the standalone components. Each serializes the starts,
+/// stops and restarts of its members, so a few of them let those of different components
+/// run side by side, while 100,000 components still cost a handful of supervisor actors.
+const SHARED_SUPERVISORS: usize = 8;
 
 #[derive(Debug)]
 struct Group {
@@ -37,6 +43,9 @@ struct Group {
     handle: JoinHandle<()>,
     members: Vec<ComponentId>,
 }
+
+/// A supervisor actor and its task.
+type Supervisor = (ActorRef<GroupMsg>, JoinHandle<()>);
 
 /// Runs components as supervised actors that message each other through bounded mailboxes.
 ///
@@ -65,6 +74,8 @@ struct Group {
 pub struct ActorSystem {
     ctx: Arc<SystemContext>,
     groups: tokio::sync::Mutex<HashMap<String, Group>>,
+    /// The shared supervisors of standalone components, started when first needed.
+    shared: Vec<tokio::sync::Mutex<Option<Supervisor>>>,
     timers: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -129,17 +140,31 @@ impl ActorSystem {
         Self {
             ctx,
             groups: tokio::sync::Mutex::new(HashMap::new()),
+            shared: (0..SHARED_SUPERVISORS)
+                .map(|_| tokio::sync::Mutex::new(None))
+                .collect(),
             timers: Mutex::new(Some(timers)),
         }
     }
 
     /// Starts a supervision group; its members start in order.
     ///
+    /// A group of one member named `component:<id>` of it (what
+    /// [`ActorSystem::start_component`] makes) is carried by a shared supervisor, with the
+    /// group's intensity as that component's own restart budget: the same behaviour, without
+    /// an actor of its own.
+    ///
     /// # Errors
     ///
     /// [`Error::GroupExists`], [`Error::Grants`], [`Error::AlreadyRunning`], or
     /// [`Error::StartFailed`] naming the member that could not start (none is left running).
-    pub async fn start_group(&self, group: GroupSpec) -> Result<()> {
+    pub async fn start_group(&self, mut group: GroupSpec) -> Result<()> {
+        if let [member] = group.members.as_slice()
+            && group.name == standalone_group(&member.id)
+            && let Some(member) = group.members.pop()
+        {
+            return self.start_standalone(member, group.intensity).await;
+        }
         let mut groups = self.groups.lock().await;
         if let Some(existing) = groups.get(&group.name) {
             if existing.actor.get_status() != ActorStatus::Stopped {
@@ -165,7 +190,7 @@ impl ActorSystem {
         let members = slots.iter().map(|s| s.id().clone()).collect();
         let args = GroupArgs {
             name: group.name.clone(),
-            strategy: group.strategy,
+            kind: Kind::Group(group.strategy),
             intensity: group.intensity,
             slots,
             ctx: self.ctx.clone(),
@@ -192,14 +217,94 @@ impl ActorSystem {
         Ok(())
     }
 
-    /// Starts one component in a one-for-one group of its own, named after its id.
+    /// Starts one component in a one-for-one group of its own, named `component:<id>`, with
+    /// the default [`Intensity`]. A shared supervisor carries it (see
+    /// [`ActorSystem::start_group`]).
     ///
     /// # Errors
     ///
     /// As [`ActorSystem::start_group`].
     pub async fn start_component(&self, spec: ComponentSpec) -> Result<()> {
-        let group = GroupSpec::new(group_of(&spec.id)).with_member(spec);
-        self.start_group(group).await
+        self.start_standalone(spec, Intensity::default()).await
+    }
+
+    async fn start_standalone(&self, spec: ComponentSpec, intensity: Intensity) -> Result<()> {
+        let spawner = ComponentSpawner {
+            ctx: self.ctx.clone(),
+        };
+        let id = spec.id.clone();
+        let slot = spawner.prepare(spec).await?;
+        let supervisor = match self.shared_supervisor(&id).await {
+            Ok(supervisor) => supervisor,
+            Err(e) => {
+                spawner.retire(&slot, "its supervisor did not start");
+                return Err(e);
+            }
+        };
+        let added = supervisor
+            .call(|reply| GroupMsg::Add(slot.clone(), intensity, reply), None)
+            .await;
+        match added {
+            Ok(ractor::rpc::CallResult::Success(Ok(()))) => Ok(()),
+            // The supervisor retired it.
+            Ok(ractor::rpc::CallResult::Success(Err(reason))) => Err(Error::StartFailed {
+                component: id,
+                reason,
+            }),
+            Ok(other) => {
+                spawner.retire(&slot, "its supervisor stopped");
+                Err(Error::Actor(format!(
+                    "the supervisor of {id} did not answer: {other:?}"
+                )))
+            }
+            Err(e) => {
+                spawner.retire(&slot, "its supervisor stopped");
+                Err(Error::Actor(e.to_string()))
+            }
+        }
+    }
+
+    /// The shared supervisor that carries `id` if it runs standalone (the same one for an id
+    /// every time), started if it is not running.
+    async fn shared_supervisor(&self, id: &ComponentId) -> Result<ActorRef<GroupMsg>> {
+        let index = shared_index(id);
+        let Some(cell) = self.shared.get(index) else {
+            return Err(Error::Actor(format!("no shared supervisor {index}")));
+        };
+        let mut cell = cell.lock().await;
+        if let Some((actor, _)) = cell.as_ref()
+            && actor.get_status() != ActorStatus::Stopped
+        {
+            return Ok(actor.clone());
+        }
+        let args = GroupArgs {
+            name: format!("shared-{index}"),
+            kind: Kind::Shared,
+            intensity: Intensity::default(),
+            slots: Vec::new(),
+            ctx: self.ctx.clone(),
+        };
+        let (actor, handle) = Actor::spawn(None, GroupSupervisor, args)
+            .await
+            .map_err(|e| Error::Actor(e.to_string()))?;
+        *cell = Some((actor.clone(), handle));
+        Ok(actor)
+    }
+
+    /// Stops `id` if a shared supervisor carries it; whether one did.
+    async fn stop_standalone(&self, id: &ComponentId) -> Result<bool> {
+        let Some(cell) = self.shared.get(shared_index(id)) else {
+            return Ok(false);
+        };
+        let actor = match cell.lock().await.as_ref() {
+            Some((actor, _)) if actor.get_status() != ActorStatus::Stopped => actor.clone(),
+            _ => return Ok(false),
+        };
+        let found = actor
+            .call(|reply| GroupMsg::StopMember(id.clone(), reply), None)
+            .await
+            .map_err(|e| Error::Actor(e.to_string()))?;
+        Ok(matches!(found, ractor::rpc::CallResult::Success(true)))
     }
 
     /// Stops a component for good: `shutdown` is called, it is unregistered, queued requests
@@ -209,17 +314,16 @@ impl ActorSystem {
     ///
     /// [`Error::NotRunning`] if no running component has this id.
     pub async fn stop_component(&self, id: &ComponentId) -> Result<()> {
+        // A component started alone is found in its shared supervisor without a scan of the
+        // groups (a host of 100,000 components stops each in constant time).
+        if self.stop_standalone(id).await? {
+            return Ok(());
+        }
         let mut groups = self.groups.lock().await;
-        // A component started alone is in the group named after it: found without a scan of
-        // every group (a host of 100,000 components stops each in constant time).
-        let own = group_of(id);
-        let (name, group) = match groups.get_key_value(&own) {
-            Some((name, group)) if group.members.contains(id) => (name, group),
-            _ => groups
-                .iter()
-                .find(|(_, g)| g.members.contains(id))
-                .ok_or_else(|| Error::NotRunning(id.clone()))?,
-        };
+        let (name, group) = groups
+            .iter()
+            .find(|(_, g)| g.members.contains(id))
+            .ok_or_else(|| Error::NotRunning(id.clone()))?;
         let found = group
             .actor
             .call(|reply| GroupMsg::StopMember(id.clone(), reply), None)
@@ -562,20 +666,22 @@ impl ActorSystem {
     pub async fn shutdown(&self) {
         let groups: Vec<Group> = self.groups.lock().await.drain().map(|(_, g)| g).collect();
         for group in groups {
-            if group.actor.get_status() != ActorStatus::Stopped {
-                let stopped = group
-                    .actor
-                    .call(
-                        GroupMsg::StopAll,
-                        Some(self.ctx.config.shutdown_deadline.saturating_mul(4)),
-                    )
-                    .await;
-                if let Err(e) = stopped {
-                    tracing::warn!(error = %e, "a supervision group did not stop cleanly");
-                    group.actor.stop(None);
-                }
+            // A group's members stop one after another, each within two shutdown deadlines.
+            let members = u32::try_from(group.members.len()).unwrap_or(u32::MAX);
+            let deadline = self
+                .ctx
+                .config
+                .shutdown_deadline
+                .saturating_mul(2)
+                .saturating_mul(members.saturating_add(1));
+            stop_supervisor((group.actor, group.handle), Some(deadline)).await;
+        }
+        for cell in &self.shared {
+            let shared = cell.lock().await.take();
+            if let Some(supervisor) = shared {
+                // Each member is bounded by its own deadline (killed after it): no overall one.
+                stop_supervisor(supervisor, None).await;
             }
-            let _ = group.handle.await;
         }
         // Requests still pending (to remote targets, or racing the stop) are answered now.
         self.ctx.delivery.fail_all();
@@ -587,7 +693,22 @@ impl ActorSystem {
     }
 }
 
-/// The name of the one-member group a component started alone runs in.
-fn group_of(id: &ComponentId) -> String {
-    format!("component:{id}")
+/// Stops a supervisor and every member, and waits for its task.
+async fn stop_supervisor((actor, handle): Supervisor, deadline: Option<Duration>) {
+    if actor.get_status() != ActorStatus::Stopped {
+        let stopped = actor.call(GroupMsg::StopAll, deadline).await;
+        let clean = matches!(stopped, Ok(ractor::rpc::CallResult::Success(())));
+        if !clean {
+            tracing::warn!(outcome = ?stopped, "a supervisor did not stop cleanly");
+            actor.stop(None);
+        }
+    }
+    let _ = handle.await;
+}
+
+/// Which shared supervisor carries standalone component `id`.
+fn shared_index(id: &ComponentId) -> usize {
+    let mut hasher = DefaultHasher::new();
+    id.hash(&mut hasher);
+    usize::try_from(hasher.finish() % SHARED_SUPERVISORS as u64).unwrap_or(0)
 }

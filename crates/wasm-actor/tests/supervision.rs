@@ -333,17 +333,7 @@ async fn exceeding_the_restart_intensity_stops_the_group() {
         matches!(&failed, SystemEvent::GroupFailed { group, .. } if group == "fragile"),
         "{failed:?}"
     );
-    let gone = system.send(&id("grp/p/1"), b"x".to_vec());
-    assert!(
-        matches!(
-            gone,
-            Err(Error::Delivery {
-                source: MessagingError::TargetNotFound(_),
-                ..
-            })
-        ),
-        "{gone:?}"
-    );
+    common::assert_gone(&system, "grp/p/1");
     system.shutdown().await;
 }
 

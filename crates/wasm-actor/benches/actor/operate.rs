@@ -99,7 +99,7 @@ pub fn upgrade_pause(engine: &WasmEngine, echo: &LoadedComponent, sizes: Sizes, 
     let b50 = quantile_us(&bare, 0.5);
     let _ = sizes;
     println!(
-        "\n3. live upgrade of echo under a steady stream from the host, {upgrades} upgrades \
+        "\n4. live upgrade of echo under a steady stream from the host, {upgrades} upgrades \
          (multi-thread runtime), {handled} messages handled, none lost"
     );
     println!(
@@ -229,7 +229,7 @@ pub fn observed_throughput(
     let (off, on, recorded) = (median(off), median(on), median(recorded));
     let ratio = median(ratios);
     println!(
-        "\n4. one-way throughput with per-message observability, {n} messages per run, {runs} runs \
+        "\n5. one-way throughput with per-message observability, {n} messages per run, {runs} runs \
          alternating; rates are medians, ratios the median of each run's ratio"
     );
     println!("   baseline: observability off (system-wide counters only): {off:.0} msg/s");

@@ -304,7 +304,7 @@ pub fn report(sizes: Sizes, full: bool) {
     let n = sizes.spawns;
     let rounds = sizes.runs.min(3);
     println!(
-        "\n3. {n} live echo components (start_component, one group each, current-thread \
+        "\n3. {n} live echo components (start_component, on the shared supervisors, current-thread \
          runtime, pool slots of 64 MiB without copy-on-write images), each answering one \
          request once all are up; median of {rounds} rounds, each run a fresh process, the \
          modes interleaved"

@@ -111,3 +111,18 @@ pub async fn poll_until(
     }
     panic!("{to} never answered `{command}` as expected");
 }
+
+/// Asserts that a message from the host to `to` finds no target: it is not running.
+pub fn assert_gone(system: &ActorSystem, to: &str) {
+    let gone = system.send(&id(to), b"x".to_vec());
+    assert!(
+        matches!(
+            gone,
+            Err(wasm_actor::Error::Delivery {
+                source: wasm_core::MessagingError::TargetNotFound(_),
+                ..
+            })
+        ),
+        "{to}: {gone:?}"
+    );
+}
