@@ -253,6 +253,14 @@ impl GroupState {
         &self.spawner.ctx
     }
 
+    /// The group a member belongs to, as operators know it: a standalone one's own.
+    fn group_of(&self, id: &ComponentId) -> String {
+        match self.kind {
+            Kind::Group(_) => self.name.clone(),
+            Kind::Shared => standalone_group(id),
+        }
+    }
+
     fn member(&self, i: usize) -> Option<&Member> {
         self.members.get(i).and_then(Option::as_ref)
     }
@@ -317,7 +325,7 @@ impl GroupState {
         match end {
             End::Failed(reason) => {
                 let id = slot.id();
-                tracing::warn!(group = %self.name, component = %id, %reason, "component failed");
+                tracing::warn!(group = %self.group_of(id), component = %id, %reason, "component failed");
                 self.ctx().events.publish(SystemEvent::Failed {
                     id: id.clone(),
                     reason: reason.clone(),

@@ -26,7 +26,7 @@ fn budget_of_two() -> Intensity {
     }
 }
 
-/// Makes `to` trap, then waits until it answers again (restarted) or is gone.
+/// Makes `to` trap (the request's error answer is not looked at).
 async fn fail(system: &ActorSystem, to: &str) {
     let _ = system
         .request(&id(to), b"panic".to_vec(), Duration::from_secs(10))
