@@ -2,6 +2,7 @@
 //! on it, and retires it (unregister, close, answer what was queued).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use ractor::{Actor, ActorCell, ActorRef, SpawnErr};
 use tokio::task::JoinHandle;
@@ -11,7 +12,7 @@ use crate::actor::{ActorArgs, ActorMsg, ComponentActor};
 use crate::context::SystemContext;
 use crate::error::{Error, Result, with_causes};
 use crate::events::SystemEvent;
-use crate::registry::Slot;
+use crate::registry::{InFlight, Slot};
 use crate::spec::ComponentSpec;
 use crate::usage::ComponentState;
 
@@ -73,6 +74,32 @@ impl ComponentSpawner {
                 SpawnErr::StartupFailed(inner) => with_causes(inner.as_ref()),
                 other => other.to_string(),
             })
+    }
+
+    /// Stops an actor instance (graceful: `shutdown` runs) without retiring its slot. The
+    /// stop takes effect after the message in hand; an instance still busy after twice the
+    /// shutdown deadline is killed, and the message it was handling is reported as a dead
+    /// letter (its request, if any, is answered `target-failed`).
+    pub(crate) async fn stop(&self, slot: &Slot, (actor, handle): Running) {
+        slot.stopping.store(true, Ordering::Release);
+        // The draining actor may be waiting on an empty mailbox: let it see the flag.
+        slot.mailbox.wake();
+        let deadline = self.ctx.config.shutdown_deadline.saturating_mul(2);
+        if let Err(e) = actor.stop_and_wait(None, Some(deadline)).await {
+            tracing::warn!(component = %slot.id(), error = %e, "component did not stop in time");
+            actor.kill();
+        }
+        let _ = handle.await;
+        let killed_in_call = slot.in_flight.lock().take();
+        if let Some(InFlight { message, request }) = killed_in_call {
+            let reason = format!(
+                "{} was killed: it did not stop within {deadline:?}",
+                slot.id()
+            );
+            self.ctx
+                .delivery
+                .failed_in_call(slot.id(), &message, request, &reason);
+        }
     }
 
     /// Unregisters a component for good: later messages find no target, queued requests get

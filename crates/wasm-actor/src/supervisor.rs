@@ -4,9 +4,9 @@
 //!   group's strategy, restart policy, restart intensity and backoff. Exceeding the intensity
 //!   stops the whole group and reports `GroupFailed`.
 //! - A **shared supervisor** carries any number of standalone components (those started
-//!   alone, each in a one-for-one group of its own named `component:<id>`): members come and
-//!   go one at a time, each with its own restart budget, so one actor supervises thousands of
-//!   components instead of one actor each. A member that exceeds its budget is stopped alone
+//!   alone, each in a one-for-one group of its own named `component:<id>`), each with its own
+//!   restart budget, so one actor supervises thousands of components instead of one actor
+//!   each. The caller starts such a component's actor, linked here, and hands it over. A member that exceeds its budget is stopped alone
 //!   and reported as `GroupFailed` of its own group; the others are not touched.
 //!
 //! Failures arrive as ractor supervision events from the linked member actors. A restart
@@ -15,7 +15,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use ractor::{
@@ -27,7 +26,7 @@ use wasm_core::ComponentId;
 use crate::context::SystemContext;
 use crate::error::Error;
 use crate::events::SystemEvent;
-use crate::registry::{InFlight, Slot};
+use crate::registry::Slot;
 use crate::spawner::{ComponentSpawner, Running};
 use crate::spec::{Intensity, RestartPolicy, Strategy};
 
@@ -41,9 +40,10 @@ pub(crate) fn standalone_group(id: &ComponentId) -> String {
 pub(crate) enum GroupMsg {
     /// Start these members again (index and serial; sent after the backoff delay).
     Restart(Vec<(usize, u64)>),
-    /// Take one registered standalone component, with its own restart budget, and start it;
-    /// replies with why the start failed (the component is retired then).
-    Add(Arc<Slot>, Intensity, RpcReplyPort<Result<(), String>>),
+    /// Take over a registered standalone component, with its own restart budget, whose
+    /// actor the caller has just started linked to this supervisor (so the start runs in the
+    /// caller's task, not one after another in the supervisor's).
+    Adopt(Arc<Slot>, Intensity, Running),
     /// Stop one member for good; replies whether it was a member.
     StopMember(ComponentId, RpcReplyPort<bool>),
     /// Stop every member, then the supervisor.
@@ -124,7 +124,12 @@ pub(crate) struct GroupState {
     members: Vec<Option<Member>>,
     free: Vec<usize>,
     by_id: HashMap<ComponentId, usize>,
+    /// Kept until that actor's end arrives, also for instances this supervisor stopped
+    /// (their end is then ignored); an actor not in it is one not yet adopted.
     by_actor: HashMap<ActorId, usize>,
+    /// Ends of linked actors not adopted yet: ractor delivers supervision events before
+    /// messages, so a member that fails at once can end before its `Adopt` is read.
+    early: HashMap<ActorId, End>,
     next_serial: u64,
     /// The group's restart budget (unused by a shared supervisor).
     budget: Budget,
@@ -159,6 +164,7 @@ impl Actor for GroupSupervisor {
             free: Vec::new(),
             by_id: HashMap::new(),
             by_actor: HashMap::new(),
+            early: HashMap::new(),
             next_serial: 0,
             budget: Budget::new(args.intensity),
             spawner: ComponentSpawner { ctx: args.ctx },
@@ -188,13 +194,8 @@ impl Actor for GroupSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             GroupMsg::Restart(targets) => state.restart(&myself, targets).await,
-            GroupMsg::Add(slot, intensity, reply) => {
-                let i = state.insert(slot, Some(Budget::new(intensity)));
-                let started = state.start(&myself, i).await;
-                if started.is_err() {
-                    state.retire(i, "the group failed to start");
-                }
-                let _ = reply.send(started);
+            GroupMsg::Adopt(slot, intensity, running) => {
+                state.adopt(&myself, slot, intensity, running).await;
             }
             GroupMsg::StopMember(id, reply) => {
                 let found = state.stop_member(&id).await;
@@ -226,23 +227,22 @@ impl Actor for GroupSupervisor {
         event: SupervisionEvent,
         state: &mut GroupState,
     ) -> Result<(), ActorProcessingErr> {
-        match event {
+        let (actor, end) = match event {
             SupervisionEvent::ActorFailed(cell, error) => {
-                if let Some(i) = state.detach(cell.get_id()) {
-                    state
-                        .ended(&myself, i, End::Failed(error.to_string()))
-                        .await;
-                }
+                (cell.get_id(), End::Failed(error.to_string()))
             }
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                // Members this supervisor stops are detached first, so this one ended
-                // without the host asking: not a failure.
-                if let Some(i) = state.detach(cell.get_id()) {
-                    let reason = reason.unwrap_or_else(|| "ended on its own".into());
-                    state.ended(&myself, i, End::Normal(reason)).await;
-                }
-            }
-            _ => {}
+            // Members this supervisor stops are no longer its running instance, so this one
+            // ended without the host asking: not a failure.
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (
+                cell.get_id(),
+                End::Normal(reason.unwrap_or_else(|| "ended on its own".into())),
+            ),
+            _ => return Ok(()),
+        };
+        if matches!(state.kind, Kind::Shared) && !state.by_actor.contains_key(&actor) {
+            state.early.insert(actor, end);
+        } else if let Some(i) = state.detach(actor) {
+            state.ended(&myself, i, end).await;
         }
         Ok(())
     }
@@ -303,6 +303,28 @@ impl GroupState {
             member.running = None;
         }
         was_it.then_some(i)
+    }
+
+    /// Takes over a standalone component started by the caller; an end that came first is
+    /// handled now, as if it came after.
+    async fn adopt(
+        &mut self,
+        myself: &ActorRef<GroupMsg>,
+        slot: Arc<Slot>,
+        intensity: Intensity,
+        running: Running,
+    ) {
+        let i = self.insert(slot, Some(Budget::new(intensity)));
+        let actor = running.0.get_id();
+        self.by_actor.insert(actor, i);
+        if let Some(member) = self.member_mut(i) {
+            member.running = Some(running);
+        }
+        if let Some(end) = self.early.remove(&actor)
+            && self.detach(actor).is_some()
+        {
+            self.ended(myself, i, end).await;
+        }
     }
 
     async fn start(&mut self, myself: &ActorRef<GroupMsg>, i: usize) -> Result<(), String> {
@@ -421,30 +443,11 @@ impl GroupState {
         let Some(member) = self.member_mut(i) else {
             return;
         };
-        let Some((actor, handle)) = member.running.take() else {
+        let Some(running) = member.running.take() else {
             return;
         };
         let slot = member.slot.clone();
-        self.by_actor.remove(&actor.get_id());
-        slot.stopping.store(true, Ordering::Release);
-        // The draining actor may be waiting on an empty mailbox: let it see the flag.
-        slot.mailbox.wake();
-        let deadline = self.ctx().config.shutdown_deadline.saturating_mul(2);
-        if let Err(e) = actor.stop_and_wait(None, Some(deadline)).await {
-            tracing::warn!(component = %slot.id(), error = %e, "member did not stop in time");
-            actor.kill();
-        }
-        let _ = handle.await;
-        let killed_in_call = slot.in_flight.lock().take();
-        if let Some(InFlight { message, request }) = killed_in_call {
-            let reason = format!(
-                "{} was killed: it did not stop within {deadline:?}",
-                slot.id()
-            );
-            self.ctx()
-                .delivery
-                .failed_in_call(slot.id(), &message, request, &reason);
-        }
+        self.spawner.stop(&slot, running).await;
     }
 
     /// Unregisters a member for good (its instance has stopped). A shared supervisor then

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use ractor::{Actor, ActorRef, ActorStatus, SpawnErr};
+use ractor::{Actor, ActorRef, ActorStatus, MessagingErr, SpawnErr};
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use wasm_core::{
@@ -241,25 +241,27 @@ impl ActorSystem {
                 return Err(e);
             }
         };
-        let added = supervisor
-            .call(|reply| GroupMsg::Add(slot.clone(), intensity, reply), None)
-            .await;
-        match added {
-            Ok(ractor::rpc::CallResult::Success(Ok(()))) => Ok(()),
-            // The supervisor retired it.
-            Ok(ractor::rpc::CallResult::Success(Err(reason))) => Err(Error::StartFailed {
-                component: id,
-                reason,
-            }),
-            Ok(other) => {
-                spawner.retire(&slot, "its supervisor stopped");
-                Err(Error::Actor(format!(
-                    "the supervisor of {id} did not answer: {other:?}"
-                )))
+        // Started here, linked to the supervisor, then handed over: starts on one shared
+        // supervisor run side by side, as separate groups' do.
+        let running = match spawner.start(&slot, supervisor.get_cell()).await {
+            Ok(running) => running,
+            Err(reason) => {
+                spawner.retire(&slot, "the group failed to start");
+                return Err(Error::StartFailed {
+                    component: id,
+                    reason,
+                });
             }
+        };
+        match supervisor.cast(GroupMsg::Adopt(slot.clone(), intensity, running)) {
+            Ok(()) => Ok(()),
             Err(e) => {
-                spawner.retire(&slot, "its supervisor stopped");
-                Err(Error::Actor(e.to_string()))
+                let reason = "its supervisor stopped";
+                if let MessagingErr::SendErr(GroupMsg::Adopt(_, _, running)) = e {
+                    spawner.stop(&slot, running).await;
+                }
+                spawner.retire(&slot, reason);
+                Err(Error::Actor(format!("{id} was not started: {reason}")))
             }
         }
     }
@@ -711,4 +713,98 @@ fn shared_index(id: &ComponentId) -> usize {
     let mut hasher = DefaultHasher::new();
     id.hash(&mut hasher);
     usize::try_from(hasher.finish() % SHARED_SUPERVISORS as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use test_fixtures::fixture;
+    use wasm_core::ComponentId;
+    use wasm_runtime::{EngineConfig, MemoryStorage, WasmEngine};
+
+    use super::{ActorSystem, shared_index};
+    use crate::context::SystemConfig;
+    use crate::events::SystemEvent;
+    use crate::registry::Slot;
+    use crate::spec::ComponentSpec;
+
+    fn spec(engine: &WasmEngine, fixture_name: &str, id: &ComponentId) -> ComponentSpec {
+        let component = engine
+            .loader()
+            .load_bytes(fixture_name, &fixture(fixture_name))
+            .unwrap();
+        ComponentSpec::new(id.clone(), component)
+    }
+
+    /// Waits until `done` holds of the slot of `id` (a state change, not a duration).
+    async fn until_slot(system: &ActorSystem, id: &ComponentId, done: fn(&Slot) -> bool) {
+        for _ in 0..10_000 {
+            if system.ctx.registry.get(id).is_some_and(|slot| done(&slot)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("{id} never got there");
+    }
+
+    /// A standalone component is started by its caller and handed to its shared supervisor
+    /// after; ractor gives the supervisor its members' ends before its messages. Here the
+    /// supervisor is held in another member's stop (a sleeper in a 1.5 s call), so the new
+    /// component traps before the supervisor reads the hand-over: the failure must be kept
+    /// and acted on then, not dropped as a stranger's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failure_before_the_hand_over_is_kept_until_it() {
+        let engine = WasmEngine::new(EngineConfig::default()).unwrap();
+        let system = Arc::new(ActorSystem::new(
+            engine.clone(),
+            Arc::new(MemoryStorage::new()),
+            SystemConfig::default(),
+        ));
+        let busy: ComponentId = "shared/busy/0".parse().unwrap();
+        let early = (0..)
+            .map(|i| format!("shared/early/{i}").parse::<ComponentId>().unwrap())
+            .find(|id| shared_index(id) == shared_index(&busy))
+            .unwrap();
+        let mut events = system.events();
+        system
+            .start_component(spec(&engine, "sleeper", &busy))
+            .await
+            .unwrap();
+        system.send(&busy, b"sleep 1500".to_vec()).unwrap();
+        until_slot(&system, &busy, |slot| slot.in_flight.lock().is_some()).await;
+        let stopping = tokio::spawn({
+            let (system, busy) = (system.clone(), busy.clone());
+            async move { system.stop_component(&busy).await }
+        });
+        // The supervisor is in the sleeper's stop once it has raised the flag.
+        until_slot(&system, &busy, |slot| slot.stopping.load(Ordering::Acquire)).await;
+
+        system
+            .start_component(spec(&engine, "panicker", &early))
+            .await
+            .unwrap();
+        system.send(&early, b"panic".to_vec()).unwrap();
+        let restarted = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match events.recv().await {
+                    Ok(SystemEvent::Restarted { id, .. }) if id == early => return,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(e) => panic!("events ended: {e}"),
+                }
+            }
+        })
+        .await;
+        assert!(
+            restarted.is_ok(),
+            "{early} failed before its hand-over and was never restarted"
+        );
+        stopping.await.unwrap().unwrap();
+        assert_eq!(system.stats().restarts, 1);
+        system.shutdown().await;
+    }
 }
