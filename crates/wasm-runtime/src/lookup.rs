@@ -91,7 +91,7 @@ impl HostResolveAddressStream for Lookup<'_> {
         HostResolveAddressStream::subscribe(&mut self.0.sockets(), stream)
     }
 
-    fn drop(&mut self, stream: Resource<ResolveAddressStream>) -> wasmtime::Result<()> {
-        HostResolveAddressStream::drop(&mut self.0.sockets(), stream)
+    async fn drop(&mut self, stream: Resource<ResolveAddressStream>) -> wasmtime::Result<()> {
+        HostResolveAddressStream::drop(&mut self.0.sockets(), stream).await
     }
 }
