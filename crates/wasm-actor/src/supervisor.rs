@@ -6,8 +6,9 @@
 //! - A **shared supervisor** carries any number of standalone components (those started
 //!   alone, each in a one-for-one group of its own named `component:<id>`), each with its own
 //!   restart budget, so one actor supervises thousands of components instead of one actor
-//!   each. The caller starts such a component's actor, linked here, and hands it over. A member that exceeds its budget is stopped alone
-//!   and reported as `GroupFailed` of its own group; the others are not touched.
+//!   each. The caller starts such a component's actor, linked here, and hands it over. A
+//!   member that exceeds its budget is stopped alone and reported as `GroupFailed` of its own
+//!   group; the others are not touched.
 //!
 //! Failures arrive as ractor supervision events from the linked member actors. A restart
 //! starts a new actor on the member's slot, which re-instantiates from the compiled
