@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
-use wasm_actor::{ActorSystem, ComponentSpec, SystemConfig};
+use wasm_actor::{ActorSystem, ComponentSpec, Placement, SystemConfig};
 use wasm_core::ComponentId;
 use wasm_runtime::{LoadedComponent, MemoryStorage, WasmEngine};
 use wasm_security::{Grants, MessagingAction, MessagingGrant};
@@ -59,32 +59,54 @@ const ECHO: &str = "bench/echo/1";
 pub enum Flavour {
     CurrentThread,
     MultiThread,
+    /// `Placement::Shards(2)`, driven from a current-thread runtime.
+    Shards,
 }
 
 impl Flavour {
-    /// Both flavours, or the one `AIRSSYS_BENCH_FLAVOUR` (`current` or `multi`) names.
+    /// All flavours, or the one `AIRSSYS_BENCH_FLAVOUR` names.
     fn selected() -> Vec<Flavour> {
-        let only = std::env::var("AIRSSYS_BENCH_FLAVOUR").unwrap_or_default();
-        [Flavour::CurrentThread, Flavour::MultiThread]
-            .into_iter()
-            .filter(|f| match only.as_str() {
-                "current" => *f == Flavour::CurrentThread,
-                "multi" => *f == Flavour::MultiThread,
-                _ => true,
-            })
-            .collect()
+        match Self::named() {
+            Some(only) => vec![only],
+            None => vec![
+                Flavour::CurrentThread,
+                Flavour::MultiThread,
+                Flavour::Shards,
+            ],
+        }
+    }
+
+    /// The flavour `AIRSSYS_BENCH_FLAVOUR` names (`current`, `multi` or `shards`), if any.
+    pub fn named() -> Option<Flavour> {
+        match std::env::var("AIRSSYS_BENCH_FLAVOUR").ok()?.as_str() {
+            "current" => Some(Flavour::CurrentThread),
+            "multi" => Some(Flavour::MultiThread),
+            "shards" => Some(Flavour::Shards),
+            _ => None,
+        }
+    }
+
+    /// Where the system places its components.
+    pub fn placement(self) -> Placement {
+        match self {
+            Flavour::Shards => Placement::Shards(2),
+            _ => Placement::Caller,
+        }
     }
 
     fn name(self) -> &'static str {
         match self {
             Flavour::CurrentThread => "current-thread runtime",
             Flavour::MultiThread => "multi-thread runtime (2 workers)",
+            Flavour::Shards => "2 shards (a current-thread runtime each)",
         }
     }
 
     pub fn runtime(self) -> Runtime {
         let mut builder = match self {
-            Flavour::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+            Flavour::CurrentThread | Flavour::Shards => {
+                tokio::runtime::Builder::new_current_thread()
+            }
             Flavour::MultiThread => {
                 let mut b = tokio::runtime::Builder::new_multi_thread();
                 b.worker_threads(2);
@@ -151,7 +173,10 @@ impl Actors {
             let system = ActorSystem::new(
                 engine.clone(),
                 Arc::new(MemoryStorage::new()),
-                SystemConfig::default(),
+                SystemConfig {
+                    placement: flavour.placement(),
+                    ..SystemConfig::default()
+                },
             );
             for spec in specs {
                 system.start_component(spec).await.unwrap();
@@ -173,7 +198,9 @@ fn throughput(engine: &WasmEngine, pinger: &LoadedComponent, sizes: Sizes, full:
     let specs = || {
         vec![
             ComponentSpec::new(id(SENDER), pinger.clone()).with_grants(talk_to_all()),
-            ComponentSpec::new(id(RECEIVER), pinger.clone()).with_mailbox(n as usize + 16),
+            ComponentSpec::new(id(RECEIVER), pinger.clone())
+                .with_mailbox(n as usize + 16)
+                .with_neighbour(id(SENDER)),
         ]
     };
     let actors: Vec<(Flavour, Actors)> = Flavour::selected()
@@ -278,7 +305,7 @@ fn round_trips(
     for flavour in Flavour::selected() {
         let specs = vec![
             ComponentSpec::new(id(PINGER), pinger.clone()).with_grants(talk_to_all()),
-            ComponentSpec::new(id(ECHO), echo.clone()),
+            ComponentSpec::new(id(ECHO), echo.clone()).with_neighbour(id(PINGER)),
         ];
         let a = Actors::start(flavour, engine, specs);
         let (mut p50s, mut p99s, mut tokio50s, mut tokio99s) = (vec![], vec![], vec![], vec![]);

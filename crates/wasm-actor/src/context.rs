@@ -11,6 +11,7 @@ use crate::events::{EventAudit, EventBus};
 use crate::registry::ComponentRegistry;
 use crate::remote::RemoteTransport;
 use crate::router::Router;
+use crate::shard::Shards;
 use crate::stats::Counters;
 
 /// Settings of an actor system.
@@ -40,6 +41,36 @@ pub struct SystemConfig {
     /// Joins traced spans to another tracing system (see [`crate::SpanLink`]); none by
     /// default.
     pub span_link: Option<Arc<dyn crate::SpanLink>>,
+    /// Which threads component actors run on: by default one shard per core (see
+    /// [`Placement::Shards`]).
+    pub placement: Placement,
+}
+
+/// Which threads a system's component actors run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On the tokio runtime each component was started from (the embedder's).
+    Caller,
+    /// On this many shards: threads of the system's own, each running a current-thread tokio
+    /// runtime. A component stays on one shard for its life; it goes to the shard of the
+    /// neighbour its spec names ([`crate::ComponentSpec::with_neighbour`]) if that one runs
+    /// here, else to the shard carrying the fewest components. A conversation between
+    /// neighbours then never leaves one thread, and independent components spread over the
+    /// cores. Zero means one per core the machine offers.
+    Shards(usize),
+}
+
+impl Placement {
+    /// How many shards this asks for (`None` for [`Placement::Caller`]).
+    pub(crate) fn shard_count(self) -> Option<usize> {
+        match self {
+            Placement::Caller => None,
+            Placement::Shards(0) => {
+                Some(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+            }
+            Placement::Shards(n) => Some(n),
+        }
+    }
 }
 
 impl Default for SystemConfig {
@@ -54,6 +85,7 @@ impl Default for SystemConfig {
             max_request_timeout: Duration::from_secs(300),
             observe: true,
             span_link: None,
+            placement: Placement::Shards(0),
         }
     }
 }
@@ -70,6 +102,8 @@ pub(crate) struct SystemContext {
     pub(crate) storage: Arc<dyn StorageBackend>,
     pub(crate) directory: Arc<Directory>,
     pub(crate) counters: Arc<Counters>,
+    /// The shards components are placed on; `None` for [`Placement::Caller`].
+    pub(crate) shards: Option<Shards>,
 }
 
 impl SystemContext {

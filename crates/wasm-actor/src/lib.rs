@@ -21,6 +21,7 @@ mod mailbox;
 mod registry;
 mod remote;
 mod router;
+mod shard;
 mod spawner;
 mod spec;
 mod stats;
@@ -30,7 +31,7 @@ mod trace;
 mod upgrade;
 mod usage;
 
-pub use context::SystemConfig;
+pub use context::{Placement, SystemConfig};
 pub use correlation::Outcome;
 pub use error::{Error, Result};
 pub use events::SystemEvent;

@@ -13,6 +13,7 @@ use wasm_runtime::LoadedComponent;
 use wasm_security::{CapabilitySet, Grants};
 
 use crate::mailbox::Mailbox;
+use crate::shard::Seat;
 use crate::spec::ComponentSpec;
 use crate::stats::Counters;
 use crate::upgrade::{Upgrade, UpgradeError};
@@ -41,6 +42,8 @@ pub(crate) struct Slot {
     pub(crate) upgrade: Mutex<Option<PendingUpgrade>>,
     /// Set while `upgrade` holds one: the draining loop reads this flag, not the lock.
     pub(crate) upgrade_pending: AtomicBool,
+    /// Its shard, with [`crate::Placement::Shards`]; given back when the slot drops.
+    pub(crate) seat: Option<Seat>,
 }
 
 /// What a component's instances are made from; an upgrade replaces it as a whole.
@@ -86,8 +89,10 @@ impl Slot {
         caps: Arc<CapabilitySet>,
         capacity: usize,
         counters: Arc<Counters>,
+        seat: Option<Seat>,
     ) -> Self {
         Self {
+            seat,
             version: RwLock::new(Arc::new(Version::of(&spec, caps))),
             spec,
             mailbox: Mailbox::new(capacity, counters),

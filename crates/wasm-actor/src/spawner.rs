@@ -13,6 +13,7 @@ use crate::context::SystemContext;
 use crate::error::{Error, Result, with_causes};
 use crate::events::SystemEvent;
 use crate::registry::{InFlight, Slot};
+use crate::shard::{Seat, on_shard};
 use crate::spec::ComponentSpec;
 use crate::usage::ComponentState;
 
@@ -37,11 +38,20 @@ impl ComponentSpawner {
         let capacity = spec
             .mailbox_capacity
             .unwrap_or(self.ctx.config.mailbox_capacity);
+        let seat = self.ctx.shards.as_ref().map(|shards| {
+            let near = spec
+                .neighbour
+                .as_ref()
+                .and_then(|n| self.ctx.registry.get(n))
+                .and_then(|n| n.seat.as_ref().map(Seat::index));
+            shards.place(near)
+        });
         let slot = Arc::new(Slot::new(
             spec,
             Arc::new(caps),
             capacity,
             self.ctx.counters.clone(),
+            seat,
         ));
         if !self.ctx.registry.insert(slot.clone()) {
             return Err(Error::AlreadyRunning(slot.id().clone()));
@@ -68,12 +78,19 @@ impl ComponentSpawner {
             slot: slot.clone(),
             ctx: self.ctx.clone(),
         };
-        Actor::spawn_linked(None, ComponentActor, args, supervisor)
-            .await
-            .map_err(|e| match e {
-                SpawnErr::StartupFailed(inner) => with_causes(inner.as_ref()),
-                other => other.to_string(),
-            })
+        let spawn = Actor::spawn_linked(None, ComponentActor, args, supervisor);
+        let shard = slot.seat.as_ref().and_then(|seat| {
+            let shards = self.ctx.shards.as_ref()?;
+            shards.handle(seat.index())
+        });
+        let started = match shard {
+            Some(handle) => on_shard(handle, spawn).await,
+            None => spawn.await,
+        };
+        started.map_err(|e| match e {
+            SpawnErr::StartupFailed(inner) => with_causes(inner.as_ref()),
+            other => other.to_string(),
+        })
     }
 
     /// Stops an actor instance (graceful: `shutdown` runs) without retiring its slot. The

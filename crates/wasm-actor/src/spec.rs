@@ -95,6 +95,9 @@ pub struct ComponentSpec {
     pub mailbox_capacity: Option<usize>,
     /// When it is restarted.
     pub restart: RestartPolicy,
+    /// A component it talks to most: with [`crate::Placement::Shards`], it is placed on the
+    /// same shard if that one runs here when it starts.
+    pub neighbour: Option<ComponentId>,
 }
 
 impl ComponentSpec {
@@ -108,6 +111,7 @@ impl ComponentSpec {
             config_data: None,
             mailbox_capacity: None,
             restart: RestartPolicy::Permanent,
+            neighbour: None,
         }
     }
 
@@ -138,6 +142,12 @@ impl ComponentSpec {
     /// Sets the restart policy.
     pub fn with_restart(mut self, restart: RestartPolicy) -> Self {
         self.restart = restart;
+        self
+    }
+
+    /// Names the component it talks to most (see [`ComponentSpec::neighbour`]).
+    pub fn with_neighbour(mut self, neighbour: ComponentId) -> Self {
+        self.neighbour = Some(neighbour);
         self
     }
 }

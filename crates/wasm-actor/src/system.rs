@@ -25,6 +25,7 @@ use crate::events::{EventAudit, EventBus, SystemEvent};
 use crate::registry::{ComponentRegistry, PendingUpgrade, Slot, Version};
 use crate::remote::RemoteTransport;
 use crate::router::Router;
+use crate::shard::{Seat, ShardThreads, Shards};
 use crate::spawner::ComponentSpawner;
 use crate::spec::{ComponentSpec, GroupSpec, Intensity};
 use crate::stats::{Counters, SystemStats};
@@ -77,6 +78,8 @@ pub struct ActorSystem {
     /// The shared supervisors of standalone components, started when first needed.
     shared: Vec<tokio::sync::Mutex<Option<Supervisor>>>,
     timers: Mutex<Option<JoinHandle<()>>>,
+    /// The shard threads, with [`crate::Placement::Shards`]: ended at shutdown (or drop).
+    shard_threads: Mutex<Option<ShardThreads>>,
 }
 
 impl ActorSystem {
@@ -118,6 +121,21 @@ impl ActorSystem {
         if let Some(remote) = &remote {
             remote.attach(router.clone());
         }
+        let (shards, shard_threads) = match config.placement.shard_count() {
+            None => (None, None),
+            Some(count) => match Shards::start(count) {
+                Ok((shards, threads)) => (Some(shards), Some(threads)),
+                Err(e) => {
+                    // The system still runs, on the caller's runtime, and says why.
+                    tracing::error!(
+                        shards = count,
+                        error = %e,
+                        "could not start the shard threads: components run on the caller's runtime"
+                    );
+                    (None, None)
+                }
+            },
+        };
         let audit = Arc::new(EventAudit {
             log: Arc::new(MemoryAuditLog::new(config.audit_capacity)),
             events: events.clone(),
@@ -136,6 +154,7 @@ impl ActorSystem {
             audit,
             storage,
             counters,
+            shards,
         });
         Self {
             ctx,
@@ -144,6 +163,7 @@ impl ActorSystem {
                 .map(|_| tokio::sync::Mutex::new(None))
                 .collect(),
             timers: Mutex::new(Some(timers)),
+            shard_threads: Mutex::new(shard_threads),
         }
     }
 
@@ -617,6 +637,7 @@ impl ActorSystem {
             capacity: slot.mailbox.capacity(),
             stats: slot.usage.snapshot(),
             grants: slot.version().grants.clone(),
+            shard: slot.seat.as_ref().map(Seat::index),
         })
     }
 
@@ -692,6 +713,8 @@ impl ActorSystem {
             timers.abort();
             let _ = timers.await;
         }
+        // Every actor has stopped: the shard threads can end.
+        drop(self.shard_threads.lock().take());
     }
 }
 

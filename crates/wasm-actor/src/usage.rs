@@ -138,6 +138,8 @@ pub struct ComponentStatus {
     pub stats: ComponentStats,
     /// What it is allowed to do.
     pub grants: Grants,
+    /// The shard it runs on, with [`crate::Placement::Shards`].
+    pub shard: Option<usize>,
 }
 
 /// The live counters behind [`ComponentStats`].

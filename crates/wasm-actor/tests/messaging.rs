@@ -380,12 +380,16 @@ async fn metadata_and_the_component_list_come_from_the_registry() {
     system.shutdown().await;
 }
 
-/// On a current-thread runtime every actor shares one thread: a component with a long queue
-/// must let the others run between batches instead of draining everything first.
+/// On a current-thread runtime (the caller's placement) every actor shares one thread: a
+/// component with a long queue must let the others run between batches instead of draining
+/// everything first. A shard is such a runtime too.
 #[tokio::test(flavor = "current_thread")]
 async fn a_busy_component_does_not_starve_the_others_on_its_thread() {
     const TICKS: usize = 10_000;
-    let system = system();
+    let system = common::system_with(wasm_actor::SystemConfig {
+        placement: wasm_actor::Placement::Caller,
+        ..wasm_actor::SystemConfig::default()
+    });
     system
         .start_component(spec("pinger", "app/busy/1").with_mailbox(TICKS + 16))
         .await

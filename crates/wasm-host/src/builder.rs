@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasm_actor::{ActorSystem, SystemConfig};
+use wasm_actor::{ActorSystem, Placement, SystemConfig};
 use wasm_cluster::{ClusterConfig, NatsTransport};
 use wasm_core::{ResourceLimits, StorageBackend};
 use wasm_runtime::{EngineConfig, MemoryStorage, PoolingConfig, WasmEngine};
@@ -169,6 +169,13 @@ impl HostBuilder {
         self
     }
 
+    /// Which threads components run on: by default one shard per core (see
+    /// [`Placement`]).
+    pub fn placement(mut self, placement: Placement) -> Self {
+        self.system.placement = placement;
+        self
+    }
+
     /// The timeout of [`Host::request`].
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
@@ -231,6 +238,9 @@ impl HostBuilder {
         }
         if let Some(timeout) = host.request_timeout {
             self.request_timeout = timeout;
+        }
+        if let Some(shards) = host.shards {
+            self.system.placement = Placement::Shards(shards);
         }
         if manifest.uses_fuel() {
             self.engine.fuel = true;

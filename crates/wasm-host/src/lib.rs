@@ -66,8 +66,8 @@ pub use wasm_runtime::Error as RuntimeError;
 
 pub use wasm_actor::{
     ComponentSpec, ComponentState, ComponentStats, ComponentStatus, DURATION_BUCKETS_NANOS,
-    ERROR_KINDS, GroupSpec, Intensity, RestartPolicy, SpanLink, Strategy, SystemEvent, SystemStats,
-    Upgrade,
+    ERROR_KINDS, GroupSpec, Intensity, Placement, RestartPolicy, SpanLink, Strategy, SystemEvent,
+    SystemStats, Upgrade,
 };
 pub use wasm_core::storage::{MAX_KEY_BYTES, validate_key};
 /// An error's text with every cause in its `source()` chain, joined by `: `.

@@ -166,6 +166,41 @@ fn group_naming_an_unknown_component() {
 }
 
 #[test]
+fn a_neighbour_must_be_a_component_of_the_manifest() {
+    let text = format!("{ECHO}neighbour = \"demo/ghost/1\"\n");
+    let (kind, line, column, key, shown) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::UnknownComponent);
+    assert_eq!((line, column), (4, 13));
+    assert_eq!(key, "components[0].neighbour");
+    assert!(shown.contains("`demo/ghost/1`"), "{shown}");
+    let text = format!("{ECHO}neighbour = \"ghost\"\n");
+    let (kind, _, _, key, _) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::InvalidId);
+    assert_eq!(key, "components[0].neighbour");
+    let both = format!(
+        "{ECHO}{}neighbour = \"demo/echo/1\"\n[host]\nshards = 3\n",
+        ECHO.replace("/1", "/2")
+    );
+    let manifest = Manifest::parse(&both, FILE).unwrap();
+    assert_eq!(manifest.host().shards, Some(3));
+    assert_eq!(
+        manifest.components()[1].neighbour,
+        Some("demo/echo/1".parse().unwrap())
+    );
+}
+
+#[test]
+fn shards_are_a_positive_count_of_threads_within_reason() {
+    for (value, says) in [("0", "greater than 0"), ("1000", "more than 256")] {
+        let (kind, line, column, key, shown) = fail(&format!("[host]\nshards = {value}\n"));
+        assert_eq!(kind, ManifestErrorKind::InvalidValue);
+        assert_eq!((line, column), (2, 10));
+        assert_eq!(key, "host.shards");
+        assert!(shown.contains(says), "{shown}");
+    }
+}
+
+#[test]
 fn component_in_two_groups() {
     let text = format!(
         "{ECHO}[[groups]]\nname = \"a\"\nmembers = [\"demo/echo/1\"]\n[[groups]]\nname = \"b\"\nmembers = [\"demo/echo/1\"]\n"

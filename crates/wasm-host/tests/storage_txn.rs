@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use test_fixtures::fixture_path;
 use wasm_host::{
-    CommitFuture, ComponentId, Grants, Host, MemoryStorage, RedbStorage, StorageBackend,
+    CommitFuture, ComponentId, Grants, Host, MemoryStorage, Placement, RedbStorage, StorageBackend,
     StorageError, StorageGrant, StorageQuota, StorageUsage, WriteSet,
 };
 
@@ -129,12 +129,14 @@ impl StorageBackend for GatedDisk {
     }
 }
 
-/// On one thread: if a commit blocked the executor, echo could never answer.
+/// On one thread (the components on the test's runtime, not on shards): if a commit blocked
+/// the executor, echo could never answer.
 #[tokio::test(flavor = "current_thread")]
 async fn a_request_to_a_component_without_storage_is_answered_while_another_waits_on_the_disk() {
     let disk = Arc::new(GatedDisk::default());
     let host = Arc::new(
         Host::builder()
+            .placement(Placement::Caller)
             .storage_backend(disk.clone())
             .build()
             .unwrap(),

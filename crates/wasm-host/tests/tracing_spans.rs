@@ -71,7 +71,7 @@ async fn start_echo_and_requester(host: &Host) {
 #[tokio::test(flavor = "current_thread")]
 async fn a_traceparent_follows_a_request_through_every_hop_and_back() {
     let spans = Spans::default();
-    // Current-thread runtime: every actor runs on this thread, under this subscriber.
+    // The host's shard threads record to the subscriber that is the default where it is built.
     let _guard = tracing_subscriber::registry()
         .with(spans.clone())
         .set_default();

@@ -1,12 +1,14 @@
 //! Section 6 (issue 14, part 3): one-way throughput of many independent pairs, with the
 //! actors on one core (a current-thread runtime) and on both (the multi-thread runtime with
-//! two workers), in the same run.
+//! two workers, and two shards with each receiver placed next to its sender), in the same
+//! run.
 
 use std::time::Instant;
 
 use wasm_actor::ComponentSpec;
 use wasm_runtime::{LoadedComponent, WasmEngine};
 
+use crate::baseline::BarePair;
 use crate::{Actors, Flavour, Sizes, ask, id, median, talk_to_all, verdict};
 
 /// Independent sender-receiver pairs: enough that both workers always have a pair to run.
@@ -22,7 +24,8 @@ impl Pairs {
                     ComponentSpec::new(id(&format!("pairs/sender/{p}")), pinger.clone())
                         .with_grants(talk_to_all()),
                     ComponentSpec::new(id(&format!("pairs/receiver/{p}")), pinger.clone())
-                        .with_mailbox(n as usize + 16),
+                        .with_mailbox(n as usize + 16)
+                        .with_neighbour(id(&format!("pairs/sender/{p}"))),
                 ]
             })
             .collect();
@@ -62,45 +65,85 @@ impl Pairs {
     }
 }
 
-/// Prints the aggregate rate on each runtime and the ratio of both cores to one.
+/// The machine's own ceiling: `PAIRS` bare pairs (direct instance calls, no actors) blasting
+/// on `threads` OS threads at once (the pairs split between them); the elapsed time.
+fn bare_run(pairs: &mut [BarePair], threads: usize, n: u64) -> f64 {
+    let chunk = pairs.len().div_ceil(threads);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for part in pairs.chunks_mut(chunk) {
+            scope.spawn(move || {
+                for pair in part {
+                    pair.blast(n);
+                }
+            });
+        }
+    });
+    start.elapsed().as_secs_f64()
+}
+
+/// Prints the aggregate rate on one core and, for each placement over both, its rate and
+/// ratio to one core; and the same ratio of the bare wasm work on two threads, the most
+/// this machine's two cores give.
 pub fn report(engine: &WasmEngine, pinger: &LoadedComponent, sizes: Sizes, full: bool) {
     let n = sizes.messages;
+    let mut bare: Vec<BarePair> = (0..PAIRS).map(|_| BarePair::new(engine, pinger)).collect();
+    let (mut bare_one, mut bare_two) = (Vec::new(), Vec::new());
     let one = Pairs::start(Flavour::CurrentThread, engine, pinger, n);
-    let all = Pairs::start(Flavour::MultiThread, engine, pinger, n);
+    let all: Vec<(Flavour, Pairs)> = [Flavour::MultiThread, Flavour::Shards]
+        .into_iter()
+        .map(|f| (f, Pairs::start(f, engine, pinger, n)))
+        .collect();
     let total = n as f64 * PAIRS as f64;
-    let (mut one_rates, mut all_rates) = (Vec::new(), Vec::new());
+    let mut one_rates = Vec::new();
+    let mut all_rates = vec![Vec::new(); all.len()];
     for run in 0..=sizes.runs {
         let k = run as u64 + 1;
-        let (t1, t2) = (one.run(n, k), all.run(n, k));
+        let t1 = one.run(n, k);
+        let times: Vec<f64> = all.iter().map(|(_, pairs)| pairs.run(n, k)).collect();
+        let (b1, b2) = (bare_run(&mut bare, 1, n), bare_run(&mut bare, 2, n));
         if run > 0 {
             // Run 0 warms up.
+            bare_one.push(total / b1);
+            bare_two.push(total / b2);
             one_rates.push(total / t1);
-            all_rates.push(total / t2);
+            for (rates, t) in all_rates.iter_mut().zip(times) {
+                rates.push(total / t);
+            }
         }
     }
-    let (r1, r2) = (median(one_rates), median(all_rates));
+    let r1 = median(one_rates);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     println!(
         "\n6. one-way throughput of {PAIRS} independent pairs, {n} messages each per run, \
          median of {} runs ({cores} cores here)",
         sizes.runs
     );
+    let (b1, b2) = (median(bare_one), median(bare_two));
+    println!(
+        "   the machine: the same wasm work as direct instance calls (no actors) on one \
+         thread {b1:.0} msg/s, on two threads {b2:.0} msg/s, ratio {:.2}",
+        b2 / b1
+    );
     println!(
         "   baseline: the pairs on one core ({}): {r1:.0} msg/s",
         Flavour::CurrentThread.name()
     );
-    print!(
-        "   the pairs on {}: {r2:.0} msg/s, ratio to one core {:.2}",
-        Flavour::MultiThread.name(),
-        r2 / r1
-    );
-    if full {
+    for ((flavour, pairs), rates) in all.into_iter().zip(all_rates) {
+        let r2 = median(rates);
         print!(
-            " (target >= 1.70 on two cores: {})",
-            verdict(r2 / r1 >= 1.7)
+            "   the pairs on {}: {r2:.0} msg/s, ratio to one core {:.2}",
+            flavour.name(),
+            r2 / r1
         );
+        if full {
+            print!(
+                " (target >= 1.70 on two cores: {})",
+                verdict(r2 / r1 >= 1.7)
+            );
+        }
+        println!();
+        pairs.stop();
     }
-    println!();
     one.stop();
-    all.stop();
 }

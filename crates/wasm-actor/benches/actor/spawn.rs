@@ -7,7 +7,9 @@
 //!    The baseline (`bare`) makes the same instances on the same pool with direct
 //!    `ComponentInstance` calls (instantiate, `initialize`, `metadata`) and keeps them alive:
 //!    what wasmtime and the kernel cost for a pool slot, a fiber stack and the first calls,
-//!    before any actor exists. `on-demand` is the actor run without the pool, for comparison.
+//!    before any actor exists. `pooled` runs the actors on the default shards,
+//!    `pooled-caller` on the one thread that starts them (`Placement::Caller`), and
+//!    `on-demand` is the actor run without the pool, for comparison.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -26,8 +28,9 @@ use crate::{Flavour, Sizes, id, median, verdict};
 const MODE_VAR: &str = "AIRSSYS_BENCH_SPAWN";
 const COUNT_VAR: &str = "AIRSSYS_BENCH_SPAWN_COUNT";
 
-/// The runs: the baseline, actors on the pool, actors on on-demand allocation.
-const MODES: [&str; 3] = ["bare", "pooled", "on-demand"];
+/// The runs: the baseline, actors on the pool (on shards, and on the starting thread), actors
+/// on on-demand allocation.
+const MODES: [&str; 4] = ["bare", "pooled", "pooled-caller", "on-demand"];
 
 /// Map entries a live pooled instance costs (two for its memory, two for the stack slot it
 /// holds), plus what the process maps besides: the budget a run needs.
@@ -132,11 +135,21 @@ pub fn child(mode: &str) {
         .loader()
         .load_bytes("echo", &test_fixtures::fixture("echo"))
         .unwrap();
-    let rt = Flavour::CurrentThread.runtime();
+    // The system's default placement (shards), driven from one thread, unless
+    // `AIRSSYS_BENCH_FLAVOUR` names another; `pooled-caller` keeps the actors on that one
+    // thread (`Placement::Caller`). The bare mode always runs on one thread.
+    let flavour = match mode {
+        "pooled-caller" => Flavour::CurrentThread,
+        _ => Flavour::named().unwrap_or(Flavour::Shards),
+    };
     let figures = if mode == "bare" {
-        rt.block_on(bare(&engine, &echo, n))
+        Flavour::CurrentThread
+            .runtime()
+            .block_on(bare(&engine, &echo, n))
     } else {
-        rt.block_on(actors(&engine, &echo, n))
+        flavour
+            .runtime()
+            .block_on(actors(flavour, &engine, &echo, n))
     };
     match figures {
         Ok(f) => println!("{}", f.line()),
@@ -165,11 +178,19 @@ async fn start_all(
     Ok(start.elapsed())
 }
 
-async fn actors(engine: &WasmEngine, echo: &LoadedComponent, n: usize) -> Result<Figures, Failed> {
+async fn actors(
+    flavour: Flavour,
+    engine: &WasmEngine,
+    echo: &LoadedComponent,
+    n: usize,
+) -> Result<Figures, Failed> {
     let system = ActorSystem::new(
         engine.clone(),
         Arc::new(MemoryStorage::new()),
-        SystemConfig::default(),
+        SystemConfig {
+            placement: flavour.placement(),
+            ..SystemConfig::default()
+        },
     );
     // One component started and stopped first: one-time setup is not counted.
     let warm = id("bench/warm/0");
@@ -304,10 +325,11 @@ pub fn report(sizes: Sizes, full: bool) {
     let n = sizes.spawns;
     let rounds = sizes.runs.min(3);
     println!(
-        "\n3. {n} live echo components (start_component, on the shared supervisors, current-thread \
-         runtime, pool slots of 64 MiB without copy-on-write images), each answering one \
-         request once all are up; median of {rounds} rounds, each run a fresh process, the \
-         modes interleaved"
+        "\n3. {n} live echo components (start_component from one task on a current-thread \
+         runtime, on the shared supervisors, pool slots of 64 MiB without copy-on-write \
+         images; `pooled` and `on-demand` on the default shards, `pooled-caller` with every \
+         actor on that one thread), each answering one request once all are up; median of \
+         {rounds} rounds, each run a fresh process, the modes interleaved"
     );
     let limit = max_map_count();
     let needed = n * MAPS_PER_COMPONENT + 20_000;

@@ -57,6 +57,7 @@ fn running(status: &ComponentStatus) -> Value {
         "health": status.info.health,
         "state": status.state.as_str(),
         "mailbox": { "depth": status.queued, "capacity": status.capacity },
+        "shard": status.shard,
         "messages_handled": stats.messages_handled,
         "callbacks_handled": stats.callbacks_handled,
         "requests_answered": stats.requests_answered,

@@ -36,8 +36,13 @@ pub(crate) fn build(source: &Source<'_>, dir: &Path, raw: RawManifest) -> Result
     let host = host(source, dir, raw.host)?;
     let cluster = super::cluster::cluster(source, dir, raw.cluster)?;
     let mut components: Vec<ComponentEntry> = Vec::with_capacity(raw.components.len());
+    let mut neighbours = Vec::new();
     for (i, entry) in raw.components.into_iter().enumerate() {
-        let entry = component(source, dir, i, entry.into_inner())?;
+        let entry = entry.into_inner();
+        if let Some(neighbour) = &entry.neighbour {
+            neighbours.push((i, neighbour.clone()));
+        }
+        let entry = component(source, dir, i, entry)?;
         if let Some(first) = components.iter().find(|c| c.id == entry.id) {
             return Err(manifest_error(
                 source.file,
@@ -51,6 +56,18 @@ pub(crate) fn build(source: &Source<'_>, dir: &Path, raw: RawManifest) -> Result
             ));
         }
         components.push(entry);
+    }
+    for (i, neighbour) in &neighbours {
+        let key = format!("components[{i}].neighbour");
+        let id = component_id(source, &key, neighbour)?;
+        if !components.iter().any(|c| c.id == id) {
+            return Err(source.error(
+                neighbour.span(),
+                key,
+                Kind::UnknownComponent,
+                format!("neighbour `{id}` is not defined by any `[[components]]` entry"),
+            ));
+        }
     }
     let mut groups: Vec<GroupEntry> = Vec::with_capacity(raw.groups.len());
     let mut member_of: HashMap<ComponentId, String> = HashMap::new();
@@ -95,6 +112,22 @@ fn size(source: &Source<'_>, key: &str, value: &Spanned<u64>) -> Result<usize> {
     })
 }
 
+/// The most shards a manifest may ask for: each is a thread.
+const MAX_SHARDS: usize = 256;
+
+fn shards(source: &Source<'_>, value: &Spanned<u64>) -> Result<usize> {
+    let n = size(source, "host.shards", value)?;
+    if n > MAX_SHARDS {
+        return Err(source.error(
+            value.span(),
+            "host.shards",
+            Kind::InvalidValue,
+            format!("`host.shards` = {n} is more than {MAX_SHARDS} (each shard is a thread)"),
+        ));
+    }
+    Ok(n)
+}
+
 fn millis(
     source: &Source<'_>,
     key: &str,
@@ -134,6 +167,7 @@ fn host(source: &Source<'_>, dir: &Path, raw: RawHost) -> Result<HostSection> {
             &raw.shutdown_deadline_ms,
         )?,
         request_timeout: millis(source, "host.request_timeout_ms", &raw.request_timeout_ms)?,
+        shards: raw.shards.as_ref().map(|n| shards(source, n)).transpose()?,
         limits: limits(source, "host.limits", raw.limits)?,
         admin: raw
             .admin
@@ -284,6 +318,11 @@ fn component(
             .mailbox
             .as_ref()
             .map(|m| size(source, &key("mailbox"), m))
+            .transpose()?,
+        neighbour: raw
+            .neighbour
+            .as_ref()
+            .map(|n| component_id(source, &key("neighbour"), n))
             .transpose()?,
         restart: match raw.restart {
             None | Some(RawRestart::Permanent) => RestartPolicy::Permanent,

@@ -87,6 +87,8 @@ pub struct HostSection {
     pub limits: LimitOverrides,
     /// Where the admin endpoint listens (`admin = "127.0.0.1:9100"`).
     pub admin: Option<std::net::SocketAddr>,
+    /// How many shards the components are placed on (`shards`); `None` for one per core.
+    pub shards: Option<usize>,
 }
 
 /// One `[[components]]` entry, validated.
@@ -106,6 +108,9 @@ pub struct ComponentEntry {
     pub mailbox: Option<usize>,
     /// When it is restarted (`restart`).
     pub restart: RestartPolicy,
+    /// The component it talks to most (`neighbour`): placed on the same shard if that one
+    /// has started first.
+    pub neighbour: Option<ComponentId>,
     /// Where its `path` value is written, for errors found when the file is checked.
     pub path_at: Position,
     /// Where its `id` value is written.
@@ -345,6 +350,7 @@ impl Manifest {
                     .with_restart(entry.restart);
                 spec.config_data = entry.config_data.clone();
                 spec.mailbox_capacity = entry.mailbox.or(self.host.mailbox);
+                spec.neighbour = entry.neighbour.clone();
                 Some(spec)
             })
             .collect();

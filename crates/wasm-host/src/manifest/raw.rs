@@ -29,6 +29,7 @@ pub(crate) struct RawHost {
     pub(crate) shutdown_deadline_ms: Option<Spanned<u64>>,
     pub(crate) request_timeout_ms: Option<Spanned<u64>>,
     pub(crate) admin: Option<Spanned<String>>,
+    pub(crate) shards: Option<Spanned<u64>>,
     pub(crate) limits: Option<RawLimits>,
 }
 
@@ -53,6 +54,7 @@ pub(crate) struct RawComponent {
     pub(crate) env: BTreeMap<String, String>,
     pub(crate) mailbox: Option<Spanned<u64>>,
     pub(crate) restart: Option<RawRestart>,
+    pub(crate) neighbour: Option<Spanned<String>>,
     pub(crate) limits: Option<RawLimits>,
     #[serde(default)]
     pub(crate) capabilities: RawCapabilities,
