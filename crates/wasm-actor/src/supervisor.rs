@@ -487,7 +487,25 @@ impl GroupState {
         for backoff in self.backoffs.drain(..) {
             backoff.abort();
         }
+        if matches!(self.kind, Kind::Shared) {
+            // Independent components: their stops overlap (each still bounded by its own
+            // deadline), so a host's shutdown waits for the slowest, not for the sum of the
+            // hand-offs to their shards and back.
+            let mut stops = tokio::task::JoinSet::new();
+            for member in self.members.iter_mut().flatten() {
+                if let Some(running) = member.running.take() {
+                    let (spawner, slot) = (self.spawner.clone(), member.slot.clone());
+                    stops.spawn(async move { spawner.stop(&slot, running).await });
+                }
+            }
+            while let Some(stopped) = stops.join_next().await {
+                if let Err(e) = stopped {
+                    tracing::warn!(error = %e, "a component's stop did not finish");
+                }
+            }
+        }
         for i in (0..self.members.len()).rev() {
+            // A group's members stop one after another, the last started first.
             self.stop_instance(i).await;
             self.retire(i, reason);
         }

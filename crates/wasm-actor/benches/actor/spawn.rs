@@ -72,13 +72,21 @@ struct Figures {
     kib: f64,
     maps: f64,
     stop_us: f64,
+    /// The final `shutdown`, per component (0 for the bare runs).
+    shutdown_us: f64,
 }
 
 impl Figures {
     fn line(&self) -> String {
         format!(
-            "SPAWN {} {} {} {} {} {}",
-            self.pooled, self.cold_us, self.warm_us, self.kib, self.maps, self.stop_us
+            "SPAWN {} {} {} {} {} {} {}",
+            self.pooled,
+            self.cold_us,
+            self.warm_us,
+            self.kib,
+            self.maps,
+            self.stop_us,
+            self.shutdown_us
         )
     }
 
@@ -91,6 +99,7 @@ impl Figures {
             kib: f[3].parse().unwrap(),
             maps: f[4].parse().unwrap(),
             stop_us: f[5].parse().unwrap(),
+            shutdown_us: f[6].parse().unwrap(),
         }
     }
 }
@@ -102,6 +111,7 @@ struct Totals {
     kib: f64,
     maps: usize,
     stop: Duration,
+    shutdown: Duration,
 }
 
 impl Figures {
@@ -114,6 +124,7 @@ impl Figures {
             kib: t.kib / n as f64,
             maps: t.maps as f64 / n as f64,
             stop_us: per(t.stop),
+            shutdown_us: per(t.shutdown),
         }
     }
 }
@@ -228,7 +239,9 @@ async fn actors(
     }
     let stop = start.elapsed();
     let warm = start_all(&system, echo, n).await?;
+    let start = Instant::now();
     system.shutdown().await;
+    let shutdown = start.elapsed();
     Ok(Figures::per_component(
         engine,
         n,
@@ -238,6 +251,7 @@ async fn actors(
             kib,
             maps: map_count,
             stop,
+            shutdown,
         },
     ))
 }
@@ -292,6 +306,7 @@ async fn bare(engine: &WasmEngine, echo: &LoadedComponent, n: usize) -> Result<F
             kib,
             maps: map_count,
             stop,
+            shutdown: Duration::ZERO,
         },
     ))
 }
@@ -375,12 +390,19 @@ pub fn report(sizes: Sizes, full: bool) {
             })
         };
         let (cold, warm, kib) = (pick(|r| r.cold_us), pick(|r| r.warm_us), pick(|r| r.kib));
-        println!(
+        print!(
             "   {label}: {kib:.1} KiB resident and {:.2} memory-map entries per idle component, \
              stop {:.1} us per component",
             pick(|r| r.maps),
             pick(|r| r.stop_us)
         );
+        if *mode != "bare" {
+            print!(
+                " one at a time, {:.1} us in the host's shutdown",
+                pick(|r| r.shutdown_us)
+            );
+        }
+        println!();
         if *mode == "bare" {
             println!(
                 "   {label}: spawn {cold:.1} us cold (fresh slots), {warm:.1} us warm (reused slots)"
