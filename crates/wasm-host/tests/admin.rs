@@ -80,6 +80,10 @@ fn promtool_check(text: &str) -> (bool, String) {
     (out.status.success(), said)
 }
 
+fn json_shard(shard: Option<usize>) -> serde_json::Value {
+    shard.map_or(serde_json::Value::Null, serde_json::Value::from)
+}
+
 /// The value of the sample `name{labels}` in a scrape.
 fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -145,6 +149,13 @@ async fn a_scrape_passes_promtool_and_counts_what_happened() {
         sample(&text, "process_resident_memory_bytes").is_some_and(|b| b > 1e6),
         "{text}"
     );
+    // The three components, each on one shard (the default placement).
+    let placed: f64 = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("airssys_shard_components{shard=\""))
+        .filter_map(|rest| rest.split_once("\"}")?.1.trim().parse::<f64>().ok())
+        .sum();
+    assert_eq!(placed, 3.0, "{text}");
     let memory = sample(
         &text,
         r#"airssys_linear_memory_bytes{component="demo/counter/1"}"#,
@@ -189,6 +200,12 @@ async fn the_inventory_matches_the_stats() {
     assert_eq!(echo["messages_handled"], 2);
     assert_eq!(echo["requests_answered"], 2);
     assert_eq!(echo["mailbox"]["capacity"], 1024);
+    let status = host.status(&id("demo/echo/1")).unwrap();
+    assert_eq!(echo["shard"], json_shard(status.shard));
+    assert!(
+        status.shard.is_some(),
+        "components run on shards by default"
+    );
     let counter = call(addr, "GET", "/v1/components/demo%2Fcounter%2F1", None, "")
         .await
         .json();

@@ -251,6 +251,18 @@ fn host_families(core: &Core, statuses: &[(ComponentId, ComponentStatus)]) -> Ve
         }
         by_state.gauge(&[("state", state.as_str())], float(n));
     }
+    let mut by_shard = Family::new(
+        "airssys_shard_components",
+        "Components placed on each shard thread.",
+        GAUGE,
+    );
+    let mut placed = std::collections::BTreeMap::<usize, u64>::new();
+    for shard in statuses.iter().filter_map(|(_, s)| s.shard) {
+        *placed.entry(shard).or_default() += 1;
+    }
+    for (shard, n) in placed {
+        by_shard.gauge(&[("shard", &shard.to_string())], float(n));
+    }
     let mut pending = Family::new(
         "airssys_pending_requests",
         "Requests waiting for an answer.",
@@ -270,6 +282,9 @@ fn host_families(core: &Core, statuses: &[(ComponentId, ComponentStatus)]) -> Ve
     );
     lost.counter(&[], float(stats.events_lost));
     let mut families = vec![by_state.0, pending.0, late.0, lost.0];
+    if !by_shard.0.get_metric().is_empty() {
+        families.push(by_shard.0);
+    }
     if let Some(bytes) = resident_bytes() {
         let mut rss = Family::new(
             "process_resident_memory_bytes",
