@@ -3,8 +3,9 @@
 //! It owns the [`ActorSystem`] embedding API, the component actors (one instance each,
 //! draining a bounded mailbox one message at a time), the [`ComponentRegistry`], the spawner,
 //! the [`Router`] that implements `wasm-core`'s routing trait for the runtime's host
-//! functions, request correlation with timer-driven deadlines, and supervision groups with
-//! OTP-style strategies, restart intensity and backoff.
+//! functions, request correlation with timer-driven deadlines, supervision groups with
+//! OTP-style strategies, restart intensity and backoff, and the shards (a current-thread
+//! runtime per core) the component actors are placed on.
 //!
 //! The actor runtime (`ractor`) stays inside this crate: no public type names it. This crate
 //! runs wasm only through `wasm-runtime` and never touches wasmtime.

@@ -50,7 +50,9 @@ type Supervisor = (ActorRef<GroupMsg>, JoinHandle<()>);
 
 /// Runs components as supervised actors that message each other through bounded mailboxes.
 ///
-/// Create it inside a tokio runtime (it starts the request-timeout task there).
+/// Create it inside a tokio runtime (it starts the request-timeout task and the supervisors
+/// there). By default the components themselves run on shard threads of the system's own
+/// (see [`crate::Placement`]), which `shutdown` (or dropping the system) ends.
 ///
 /// # Examples
 ///

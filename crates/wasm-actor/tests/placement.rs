@@ -29,6 +29,18 @@ fn shard(system: &ActorSystem, component: &str) -> Option<usize> {
 #[derive(Clone, Default)]
 struct Threads(Arc<Mutex<HashMap<String, BTreeSet<String>>>>);
 
+impl Threads {
+    /// A recorder, set as this thread's subscriber while the guard lives (a system built
+    /// meanwhile gives it to its shard threads).
+    fn record() -> (Self, tracing::subscriber::DefaultGuard) {
+        let threads = Self::default();
+        let guard = tracing_subscriber::registry()
+            .with(threads.clone())
+            .set_default();
+        (threads, guard)
+    }
+}
+
 struct ComponentField(Option<String>);
 
 impl Visit for ComponentField {
@@ -63,10 +75,7 @@ impl<S: tracing::Subscriber> Layer<S> for Threads {
 /// shards come back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn neighbours_share_a_shard_and_independent_components_spread() {
-    let threads = Threads::default();
-    let _guard = tracing_subscriber::registry()
-        .with(threads.clone())
-        .set_default();
+    let (threads, _guard) = Threads::record();
     let system = on(Placement::Shards(2));
     system
         .start_component(spec("requester", "place/a/1").with_grants(talk_to_all()))
@@ -120,10 +129,7 @@ async fn neighbours_share_a_shard_and_independent_components_spread() {
 /// A restarted instance runs on the shard of the one before it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_component_stays_on_its_shard() {
-    let threads = Threads::default();
-    let _guard = tracing_subscriber::registry()
-        .with(threads.clone())
-        .set_default();
+    let (threads, _guard) = Threads::record();
     let system = on(Placement::Shards(2));
     // Something on each shard, so the panicker's shard is not the only choice.
     system
@@ -155,10 +161,7 @@ async fn a_restarted_component_stays_on_its_shard() {
 /// With the caller's placement, components run on the embedder's runtime: no shard.
 #[tokio::test(flavor = "current_thread")]
 async fn on_the_callers_placement_components_run_on_its_runtime() {
-    let threads = Threads::default();
-    let _guard = tracing_subscriber::registry()
-        .with(threads.clone())
-        .set_default();
+    let (threads, _guard) = Threads::record();
     let system = on(Placement::Caller);
     system
         .start_component(spec("echo", "place/echo/1"))
