@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use test_fixtures::{fixture_path, workspace_root};
-use wasm_host::{ComponentId, Grants, Host, RedbOptions, RedbStorage, StorageGrant, StorageQuota};
+use wasm_host::{
+    ComponentId, Grants, Host, Placement, RedbOptions, RedbStorage, StorageGrant, StorageQuota,
+};
 
 const WRITERS: usize = 64;
 
@@ -55,7 +57,14 @@ async fn host(options: RedbOptions) -> (Host, Arc<RedbStorage>, tempfile::TempDi
     std::fs::create_dir_all(&scratch).unwrap();
     let dir = tempfile::tempdir_in(scratch).unwrap();
     let store = Arc::new(RedbStorage::open_with(dir.path().join("bench.redb"), options).unwrap());
+    // The default placement (shards); `AIRSSYS_BENCH_PLACEMENT=caller` for the components
+    // on the driving runtime instead.
+    let placement = match std::env::var("AIRSSYS_BENCH_PLACEMENT").as_deref() {
+        Ok("caller") => Placement::Caller,
+        _ => Placement::Shards(0),
+    };
     let host = Host::builder()
+        .placement(placement)
         .storage_backend(store.clone())
         .no_admin()
         .build()
