@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
-use wasm_actor::{ActorSystem, ComponentSpec, Placement, SystemConfig};
+use wasm_actor::{ActorSystem, ComponentSpec, SystemConfig};
 use wasm_core::{ComponentConfig, ResourceLimits};
 use wasm_runtime::{
     ComponentInstance, HostServices, InstanceSpec, LoadedComponent, MemoryStorage, WasmEngine,
@@ -41,7 +41,7 @@ async fn bare_build(engine: &WasmEngine, echo: &LoadedComponent) -> Duration {
     took
 }
 
-/// 3. Live upgrade: echo is upgraded (to the same code) `upgrades` times while the host keeps
+/// 4. Live upgrade: echo is upgraded (to the same code) `upgrades` times while the host keeps
 ///    sending to it; each upgrade's pause is bounded by the whole `upgrade` call (the message
 ///    in hand, then the new instance built, then the switch: the component handles nothing in
 ///    between). Against a bare build of the same instance in the same run.
@@ -100,7 +100,8 @@ pub fn upgrade_pause(engine: &WasmEngine, echo: &LoadedComponent, sizes: Sizes, 
     let _ = sizes;
     println!(
         "\n4. live upgrade of echo under a steady stream from the host, {upgrades} upgrades \
-         (default placement: echo on a shard, the host sending from a multi-thread runtime), {handled} messages handled, none lost"
+         (echo on a shard, the default; the host sends from a multi-thread runtime), \
+         {handled} messages handled, none lost"
     );
     println!(
         "   baseline: a bare build of the same instance (instantiate + initialize + metadata): p50 {b50:.1} us"
@@ -131,22 +132,22 @@ fn blast_rate(rt: &tokio::runtime::Runtime, system: &ActorSystem, n: u64, expect
 /// A sender and a receiver `pinger` on a current-thread runtime, with or without
 /// per-message observability. Both run on that runtime's thread (`Placement::Caller`): on
 /// shards the pair would cross threads, and the section would measure the hand-off's noise
-/// rather than the instrumentation (callgrind counts the same ~170 instructions a message
-/// either way).
+/// rather than the instrumentation (about 180 instructions a message, by callgrind).
 fn pair(
     engine: &WasmEngine,
     pinger: &LoadedComponent,
     n: u64,
     observe: bool,
 ) -> (tokio::runtime::Runtime, ActorSystem) {
-    let rt = Flavour::CurrentThread.runtime();
+    let flavour = Flavour::CurrentThread;
+    let rt = flavour.runtime();
     let system = rt.block_on(async {
         let system = ActorSystem::new(
             engine.clone(),
             Arc::new(MemoryStorage::new()),
             SystemConfig {
                 observe,
-                placement: Placement::Caller,
+                placement: flavour.placement(),
                 ..SystemConfig::default()
             },
         );
@@ -167,7 +168,7 @@ fn pair(
     (rt, system)
 }
 
-/// 4. Observability cost: one-way throughput (as in 1, current-thread runtime) with
+/// 5. Observability cost: one-way throughput (as in 1, current-thread runtime) with
 ///    per-message observability on (per-component metrics, a `handle` span per message) and
 ///    no subscriber, against it off (`SystemConfig::observe`), alternating runs; and, for
 ///    reference, on with a subscriber that records every span (no exporter).
