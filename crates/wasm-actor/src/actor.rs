@@ -90,6 +90,12 @@ impl Actor for ComponentActor {
         slot.usage.new_instance();
         slot.usage.record_usage(&instance.usage());
         *slot.health.lock() = HealthStatus::Unknown;
+        // Other hosts of a cluster learn its name and version once, from its first instance.
+        if !slot.announced.swap(true, Ordering::AcqRel)
+            && let Some(remote) = ctx.delivery.remote()
+        {
+            remote.announce(slot.info());
+        }
         let health = ctx.config.health_interval.map(|every| {
             let mut interval = tokio::time::interval_at(Instant::now() + every, every);
             interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -112,12 +118,21 @@ impl Actor for ComponentActor {
 
     async fn handle(
         &self,
-        _myself: ActorRef<ActorMsg>,
+        myself: ActorRef<ActorMsg>,
         message: ActorMsg,
         state: &mut ActorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            ActorMsg::Run => state.run().await,
+            ActorMsg::Run => {
+                state.run().await?;
+                // Evicted (another host holds the id): the actor ends on its own, and its
+                // supervisor retires it instead of restarting it.
+                let evicted = state.slot.evicted.lock().clone();
+                if let Some(reason) = evicted {
+                    myself.stop(Some(reason));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -287,6 +302,9 @@ impl ActorState {
         self.instance = next;
         *self.slot.metadata.write() = Some(metadata);
         *self.slot.version.write() = version;
+        if let Some(remote) = self.ctx.delivery.remote() {
+            remote.announce(self.slot.info());
+        }
         self.slot.usage.new_instance();
         self.slot.usage.record_usage(&self.instance.usage());
         self.ctx.events.publish(SystemEvent::Upgraded {
@@ -324,6 +342,17 @@ impl ActorState {
             }
             if self.slot.upgrade_pending.load(Ordering::Acquire) {
                 self.take_upgrade().await?;
+            }
+            // In a cluster, past the lease this host holds, nothing is served: the call
+            // waits until the lease is renewed (or the component is stopped).
+            if let Some(fence) = self.ctx.delivery.fence()
+                && !fence.open()
+            {
+                tokio::select! {
+                    () = fence.moved() => {}
+                    () = self.slot.mailbox.woken() => {}
+                }
+                continue;
             }
             // Taken before the pop: the system is never idle between queue and call.
             let call = self.ctx.counters.unit();
@@ -365,9 +394,28 @@ impl ActorState {
     }
 
     async fn process(&mut self, envelope: Envelope) -> Result<(), ActorProcessingErr> {
-        let (message, request, callback) = match envelope {
-            Envelope::Message { message, request } => (Arc::new(message), request, false),
-            Envelope::Callback(message) => (Arc::new(message), None, true),
+        let (message, request, callback, _receipt) = match envelope {
+            Envelope::Message {
+                request: Some(n),
+                receipt: Some(_),
+                ..
+            } if !self.ctx.delivery.is_pending(n) => {
+                // A request from another host whose deadline passed while it was queued: its
+                // requester has had its timeout, so it is not started.
+                bump(&self.ctx.counters.remote_expired);
+                return Ok(());
+            }
+            Envelope::Message {
+                message,
+                request,
+                receipt,
+            } => {
+                if let Some(receipt) = &receipt {
+                    receipt.taken();
+                }
+                (Arc::new(message), request, false, receipt)
+            }
+            Envelope::Callback(message) => (Arc::new(message), None, true, None),
         };
         // Kept where the supervisor finds it if this instance is killed mid-call.
         *self.slot.in_flight.lock() = Some(InFlight {

@@ -212,16 +212,26 @@ impl Correlations {
 
     /// Removes every pending request whose target `gone` selects.
     pub(crate) fn take_where(&self, gone: impl Fn(&ComponentId) -> bool) -> Vec<(u64, Pending)> {
+        self.take_matching(|pending| gone(&pending.target))
+    }
+
+    /// Removes every pending request that `matches` selects.
+    pub(crate) fn take_matching(&self, matches: impl Fn(&Pending) -> bool) -> Vec<(u64, Pending)> {
         let mut table = self.table.lock();
         let ids: Vec<u64> = table
             .pending
             .iter()
-            .filter(|(_, p)| gone(&p.target))
+            .filter(|(_, p)| matches(p))
             .map(|(n, _)| *n)
             .collect();
         ids.into_iter()
             .filter_map(|n| table.remove(n).map(|p| (n, p)))
             .collect()
+    }
+
+    /// Whether request `n` is pending.
+    pub(crate) fn contains(&self, n: u64) -> bool {
+        self.table.lock().pending.contains_key(&n)
     }
 
     /// Removes every pending request (at shutdown).

@@ -69,7 +69,8 @@ pub enum SystemEvent {
     HostDown {
         /// The host's name.
         host: String,
-        /// Why it is taken as gone (it left, or missed its heartbeats).
+        /// Why it is taken as gone (it left, its lease lapsed, or it came back as a new
+        /// incarnation).
         reason: String,
     },
     /// A component switched to a new version of its code ([`crate::ActorSystem::upgrade`]);

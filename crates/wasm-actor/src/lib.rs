@@ -18,6 +18,7 @@ mod correlation;
 mod delivery;
 mod error;
 mod events;
+mod fence;
 mod mailbox;
 mod registry;
 mod remote;
@@ -37,7 +38,9 @@ pub use correlation::Outcome;
 pub use error::{Error, Result};
 pub use events::SystemEvent;
 pub use registry::ComponentRegistry;
-pub use remote::{Claim, RemoteReply, RemoteTransport};
+pub use remote::{
+    Claim, FromRemote, LocalPush, Receipt, ReceiptGuard, RemoteReply, RemoteTransport,
+};
 pub use router::Router;
 pub use spec::{ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy};
 pub use stats::SystemStats;

@@ -18,15 +18,18 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use wasm_core::ComponentMessage;
 
+use crate::remote::Receipt;
 use crate::stats::Counters;
 
 /// What a mailbox holds.
 #[derive(Debug)]
 pub(crate) enum Envelope {
-    /// A fire-and-forget message, or a request when `request` is set.
+    /// A fire-and-forget message, or a request when `request` is set. One from another host
+    /// carries its receipt, dropped when it is done with.
     Message {
         message: ComponentMessage,
         request: Option<u64>,
+        receipt: Option<Receipt>,
     },
     /// A reply or error callback for a request this component made.
     Callback(ComponentMessage),
@@ -188,24 +191,34 @@ impl Mailbox {
         }
     }
 
-    /// Queues a message into a slot held by [`Mailbox::reserve`]; with no slot held it is an
-    /// ordinary push (refused when full). A refused envelope is handed back.
-    pub(crate) fn push_reserved(&self, envelope: Envelope) -> Result<(), Box<(Refused, Envelope)>> {
+    /// Queues a run of messages under one lock, each into a held slot when its flag says so
+    /// (with none held, an ordinary push): one wake-up for all. Returns the refused ones, in
+    /// order.
+    pub(crate) fn push_run(&self, run: Vec<(Envelope, bool)>) -> Vec<(Refused, Envelope)> {
+        let mut refused = Vec::new();
+        let mut pushed = 0;
         {
             let mut queue = self.queue.lock();
-            if queue.closed {
-                return Err(Box::new((Refused::Closed, envelope)));
+            for (envelope, held) in run {
+                if queue.closed {
+                    refused.push((Refused::Closed, envelope));
+                    continue;
+                }
+                if held && queue.reserved > 0 {
+                    queue.reserved -= 1;
+                } else if let Err(why) = Self::admit(&queue, self.capacity, &envelope) {
+                    refused.push((why, envelope));
+                    continue;
+                }
+                queue.items.push_back(envelope);
+                pushed += 1;
             }
-            if queue.reserved > 0 {
-                queue.reserved -= 1;
-            } else if let Err(refused) = Self::admit(&queue, self.capacity, &envelope) {
-                return Err(Box::new((refused, envelope)));
-            }
-            self.counters.add_work(1);
-            queue.items.push_back(envelope);
+            self.counters.add_work(pushed);
         }
-        self.wake();
-        Ok(())
+        if pushed > 0 {
+            self.wake();
+        }
+        refused
     }
 
     /// Queues one message in every mailbox, or in none: all are locked (in a fixed order)
@@ -269,6 +282,30 @@ impl Mailbox {
         self.ready.notified().await;
     }
 
+    /// Takes every queued message that came from another host (those with a receipt) out of
+    /// the queue, keeping the order of the rest; returns them.
+    pub(crate) fn take_remote(&self) -> Vec<Envelope> {
+        let mut queue = self.queue.lock();
+        let (remote, local): (VecDeque<Envelope>, VecDeque<Envelope>) =
+            queue.items.drain(..).partition(|envelope| {
+                matches!(
+                    envelope,
+                    Envelope::Message {
+                        receipt: Some(_),
+                        ..
+                    }
+                )
+            });
+        queue.items = local;
+        let waiting = queue.waiting > 0;
+        drop(queue);
+        self.counters.done_work(remote.len());
+        if waiting && !remote.is_empty() {
+            self.room.notify_waiters();
+        }
+        remote.into()
+    }
+
     /// Closes the mailbox for good and returns what was still queued.
     pub(crate) fn close(&self) -> Vec<Envelope> {
         let mut queue = self.queue.lock();
@@ -306,6 +343,7 @@ mod tests {
                 metadata: MessageMetadata::default(),
             },
             request: None,
+            receipt: None,
         }
     }
 
@@ -377,14 +415,18 @@ mod tests {
         assert_eq!(mailbox.push(message(1)), Ok(()));
         assert_eq!(mailbox.push(message(2)), Err(Refused::Full));
         assert_eq!(mailbox.reserve(5), 0);
-        assert!(mailbox.push_reserved(message(3)).is_ok());
-        assert!(mailbox.push_reserved(message(4)).is_ok());
-        // Both held slots are used: the next one is an ordinary push, and the box is full.
-        let refused = mailbox
-            .push_reserved(message(5))
-            .err()
-            .map(|b| (b.0, payload(&b.1)));
-        assert_eq!(refused, Some((Refused::Full, 5)));
+        // A run of three into held slots: both held slots are used, then the third is an
+        // ordinary push, and the box is full.
+        let refused: Vec<(Refused, u8)> = mailbox
+            .push_run(vec![
+                (message(3), true),
+                (message(4), true),
+                (message(5), true),
+            ])
+            .iter()
+            .map(|(why, e)| (*why, payload(e)))
+            .collect();
+        assert_eq!(refused, vec![(Refused::Full, 5)]);
         assert_eq!(mailbox.len(), 3);
         let _ = mailbox.pop();
         assert_eq!(mailbox.reserve(1), 1);
@@ -392,8 +434,12 @@ mod tests {
         assert_eq!(mailbox.push(message(6)), Ok(()));
         let _ = mailbox.close();
         assert_eq!(mailbox.reserve(1), 0);
-        let refused = mailbox.push_reserved(message(7)).err().map(|b| b.0);
-        assert_eq!(refused, Some(Refused::Closed));
+        let refused: Vec<Refused> = mailbox
+            .push_run(vec![(message(7), true)])
+            .iter()
+            .map(|(why, _)| *why)
+            .collect();
+        assert_eq!(refused, vec![Refused::Closed]);
     }
 
     #[tokio::test]
@@ -445,6 +491,26 @@ mod tests {
         }
         let _ = mailbox.close();
         assert_eq!(producer.await.ok(), Some(Err(Refused::Closed)));
+    }
+
+    #[test]
+    fn messages_from_other_hosts_are_taken_out_and_the_rest_keep_their_order() {
+        let mailbox = Mailbox::new(8, Arc::default());
+        for n in 1..=4 {
+            let mut envelope = message(n);
+            if let Envelope::Message { receipt, .. } = &mut envelope
+                && n % 2 == 0
+            {
+                *receipt = Some(Receipt::new(()));
+            }
+            assert_eq!(mailbox.push(envelope), Ok(()));
+        }
+        let taken: Vec<u8> = mailbox.take_remote().iter().map(payload).collect();
+        assert_eq!(taken, vec![2, 4]);
+        let left: Vec<u8> = std::iter::from_fn(|| mailbox.pop())
+            .map(|e| payload(&e))
+            .collect();
+        assert_eq!(left, vec![1, 3]);
     }
 
     #[test]

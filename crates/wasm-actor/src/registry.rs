@@ -44,6 +44,11 @@ pub(crate) struct Slot {
     pub(crate) upgrade_pending: AtomicBool,
     /// Its shard, with [`crate::Placement::Shards`]; given back when the slot drops.
     pub(crate) seat: Option<Seat>,
+    /// Why it was evicted (another host of the cluster holds its id now): its supervisor
+    /// retires it rather than restart it.
+    pub(crate) evicted: Mutex<Option<String>>,
+    /// Set once its first instance has told the cluster transport its name and version.
+    pub(crate) announced: AtomicBool,
 }
 
 /// What a component's instances are made from; an upgrade replaces it as a whole.
@@ -103,6 +108,8 @@ impl Slot {
             usage: ComponentCounters::default(),
             upgrade: Mutex::new(None),
             upgrade_pending: AtomicBool::new(false),
+            evicted: Mutex::new(None),
+            announced: AtomicBool::new(false),
         }
     }
 
@@ -214,5 +221,17 @@ impl ComponentRegistry {
 
     pub(crate) fn remove(&self, id: &ComponentId) -> Option<Arc<Slot>> {
         self.shard(id).write().remove(id)
+    }
+
+    /// Unregisters `slot` if it is the one registered under its id; whether it was.
+    pub(crate) fn remove_slot(&self, slot: &Slot) -> bool {
+        let mut slots = self.shard(slot.id()).write();
+        let same = slots
+            .get(slot.id())
+            .is_some_and(|registered| std::ptr::eq(Arc::as_ptr(registered), slot));
+        if same {
+            slots.remove(slot.id());
+        }
+        same
     }
 }

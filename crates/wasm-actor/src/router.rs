@@ -5,7 +5,7 @@
 //! is done by the delivery module, which owns every envelope.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use wasm_core::{
@@ -16,7 +16,7 @@ use wasm_core::{
 use crate::correlation::{Outcome, Requester};
 use crate::delivery::Delivery;
 use crate::events::SystemEvent;
-use crate::remote::RemoteReply;
+use crate::remote::FromRemote;
 
 /// Routes messages between the components of one host, and to other hosts through a
 /// [`crate::RemoteTransport`]. Cheap to clone.
@@ -55,72 +55,84 @@ impl Router {
     }
 
     /// Queues a message that arrived from another host in the mailbox of `to`, a component of
-    /// this host. With `reply`, it is a request: the target's answer (or the error callback's
-    /// reason: target failed, stopped, timed out here after `timeout`) goes to `reply`, once.
-    ///
-    /// # Errors
-    ///
-    /// [`MessagingError::TargetNotFound`] if `to` is not registered here,
-    /// [`MessagingError::QueueFull`] if its mailbox is full; nothing was queued and `reply` is
-    /// not called then.
-    pub fn deliver_from_remote(
-        &self,
-        to: &ComponentId,
-        message: ComponentMessage,
-        reply: Option<(Box<dyn RemoteReply>, Duration)>,
-    ) -> Result<(), MessagingError> {
-        self.delivery.deliver_inbound(to, message, reply)
+    /// this host. Never refuses to the caller: a request that cannot be queued is answered
+    /// through its reply (`target-not-found`, or `target-failed` for a full mailbox), any
+    /// other message that cannot be is reported here as a dead letter. `from.receipt` is
+    /// dropped once the message is done with (handled, answered unstarted, reported, or
+    /// dropped when this host loses its lease).
+    pub fn deliver_remote(&self, to: &ComponentId, message: ComponentMessage, from: FromRemote) {
+        self.delivery.deliver_remote(to, message, from);
     }
 
-    /// Holds up to `wanted` slots in the mailbox of `to` for messages another host will send
-    /// on credit ([`Router::deliver_reserved_from_remote`]); returns how many it holds.
-    ///
-    /// # Errors
-    ///
-    /// [`MessagingError::TargetNotFound`] if `to` is not registered here.
-    pub fn reserve_for_remote(
-        &self,
-        to: &ComponentId,
-        wanted: usize,
-    ) -> Result<usize, MessagingError> {
-        self.delivery.reserve_inbound(to, wanted)
+    /// As [`Router::deliver_remote`] for a run of messages to one target, in order: one
+    /// lookup, one lock of its mailbox and one wake-up for all of them.
+    pub fn deliver_remote_run(&self, to: &ComponentId, run: Vec<(ComponentMessage, FromRemote)>) {
+        self.delivery.deliver_remote_run(to, run);
     }
 
-    /// Holds up to `wanted` slots, and at most a quarter of the mailbox of `to`, as credit for
-    /// another host's sends; returns how many it holds.
+    /// Holds up to `wanted` free slots in the mailbox of `to` for messages another host will
+    /// send ([`FromRemote::held`]); returns how many it holds (0 when it is full).
     ///
     /// # Errors
     ///
     /// [`MessagingError::TargetNotFound`] if `to` is not registered here.
-    pub fn lend_for_remote(
+    pub fn hold_for_remote(
         &self,
         to: &ComponentId,
         wanted: usize,
     ) -> Result<usize, MessagingError> {
-        self.delivery.lend_inbound(to, wanted)
+        self.delivery.hold_for_remote(to, wanted)
     }
 
-    /// Gives back `n` slots held for another host (it is gone, or `to` stopped).
+    /// Gives back `n` slots held in the mailbox of `to`.
     pub fn release_for_remote(&self, to: &ComponentId, n: usize) {
-        self.delivery.release_inbound(to, n);
+        self.delivery.release_for_remote(to, n);
     }
 
-    /// Queues a message another host sent without waiting for an acknowledgement: into a
-    /// slot held for it when `held` (it cannot be refused for capacity), else as an ordinary
-    /// push. One that cannot be queued is reported as a dead letter.
-    pub fn deliver_reserved_from_remote(
+    /// The mailbox capacity of `to`, if it is registered here.
+    pub fn mailbox_capacity(&self, to: &ComponentId) -> Option<usize> {
+        self.delivery.capacity_of(to)
+    }
+
+    /// Whether `id` is registered on this host.
+    pub fn is_local(&self, id: &ComponentId) -> bool {
+        self.delivery.capacity_of(id).is_some()
+    }
+
+    /// Reports a message this host sent to `target` on another host that will not be handled
+    /// there (that host was lost before it said so), as a dead letter here.
+    pub fn report_undelivered(
         &self,
-        to: &ComponentId,
-        message: ComponentMessage,
-        held: bool,
+        target: &ComponentId,
+        sender: &ComponentId,
+        payload: MessagePayload,
+        reason: String,
     ) {
-        self.delivery.deliver_reserved_inbound(to, message, held);
+        self.delivery
+            .report_undelivered(target, sender, payload, reason);
     }
 
-    /// Reports `count` messages that host `host` sent to `to` and that never arrived, each as
-    /// a dead letter (nothing is lost silently).
-    pub fn lost_in_transit(&self, to: &ComponentId, host: &str, count: u64) {
-        self.delivery.lost_in_transit(to, host, count);
+    /// This host may serve its components until `deadline`, no later (the transport's lease
+    /// allows it). Components start no call past it until it is moved again.
+    pub fn serve_until(&self, deadline: Instant) {
+        if let Some(fence) = self.delivery.fence() {
+            fence.serve_until(deadline);
+        }
+    }
+
+    /// This host lost its lease: every message from another host still queued here is
+    /// dropped unhandled, other hosts' requests are dropped unanswered, and every request
+    /// made from this host to another host is answered `target-failed` with `reason`.
+    /// Returns how many queued messages were dropped.
+    pub fn lease_lost(&self, reason: &str) -> usize {
+        self.delivery.lease_lost(reason)
+    }
+
+    /// Another host holds `id` now: its registration here is withdrawn (what is queued is
+    /// answered or reported) and its instance stops after the message in hand, with no
+    /// restart.
+    pub fn evict(&self, id: &ComponentId, reason: &str) {
+        self.delivery.evict(id, reason);
     }
 
     /// The answer from another host to request `id`, made by a component (or the embedder) of
@@ -147,16 +159,6 @@ impl Router {
             host: host.to_owned(),
             reason: reason.to_owned(),
         });
-    }
-
-    /// Answers every pending request to a target that `gone` selects with `reason` (a peer
-    /// host went away): each requester gets its one error callback now.
-    pub fn fail_requests_where(
-        &self,
-        gone: impl Fn(&ComponentId) -> bool,
-        reason: &wasm_core::ErrorCallback,
-    ) {
-        self.delivery.fail_requests_where(gone, reason);
     }
 }
 

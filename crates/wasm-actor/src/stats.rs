@@ -40,6 +40,12 @@ pub struct SystemStats {
     /// Events that at least one subscriber lost because it read too slowly (each was
     /// overwritten in a full event channel before it read it).
     pub events_lost: u64,
+    /// Requests from other hosts not started because their requester's deadline had passed
+    /// by the time they were taken from the mailbox (the requester had its timeout).
+    pub remote_expired: u64,
+    /// Messages from other hosts dropped unhandled when this host lost its cluster lease
+    /// (their senders report them: they take this host's incarnation as ended).
+    pub remote_dropped: u64,
 }
 
 /// The live counters behind [`SystemStats`], shared by every part of a system.
@@ -53,6 +59,8 @@ pub(crate) struct Counters {
     pub(crate) capability_denials: AtomicU64,
     pub(crate) late_replies: AtomicU64,
     pub(crate) events_lost: AtomicU64,
+    pub(crate) remote_expired: AtomicU64,
+    pub(crate) remote_dropped: AtomicU64,
     /// Queued envelopes + actor calls in progress + pending requests.
     work: AtomicUsize,
     idle: Notify,
@@ -77,6 +85,8 @@ impl Counters {
             late_replies: get(&self.late_replies),
             pending_requests: 0,
             events_lost: get(&self.events_lost),
+            remote_expired: get(&self.remote_expired),
+            remote_dropped: get(&self.remote_dropped),
         }
     }
 

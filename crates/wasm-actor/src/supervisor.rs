@@ -360,7 +360,10 @@ impl GroupState {
                 }
             }
             End::Normal(reason) => {
-                if policy == RestartPolicy::Permanent {
+                let evicted = slot.evicted.lock().clone();
+                if let Some(why) = evicted {
+                    self.retire(i, &format!("evicted: {why}"));
+                } else if policy == RestartPolicy::Permanent {
                     self.failed(myself, i, reason).await;
                 } else {
                     self.retire(i, &format!("ended normally: {reason}"));

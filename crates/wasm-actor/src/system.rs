@@ -483,10 +483,14 @@ impl ActorSystem {
     /// A component on another host of a cluster is not reached from here (that needs a round
     /// trip, see [`ActorSystem::send_anywhere`]): it is `target-not-found`.
     pub fn send(&self, to: &ComponentId, payload: Vec<u8>) -> Result<()> {
-        let result = match self.send_routed(to, payload) {
-            Routed::Done(result) => result,
-            // Dropped unpolled: nothing is sent.
-            Routed::Later(_) => Err(MessagingError::TargetNotFound(to.clone())),
+        let result = if self.ctx.registry.contains(to) {
+            match self.send_routed(to, payload) {
+                Routed::Done(result) => result,
+                // Dropped unpolled: nothing is sent.
+                Routed::Later(_) => Err(MessagingError::TargetNotFound(to.clone())),
+            }
+        } else {
+            Err(MessagingError::TargetNotFound(to.clone()))
         };
         result.map_err(|source| Error::Delivery {
             target: to.clone(),

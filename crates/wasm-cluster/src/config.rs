@@ -1,5 +1,5 @@
 //! Settings of one host in a cluster: where the NATS servers are, who this host is, how it
-//! authenticates, how often it says it is alive.
+//! authenticates, how long its lease runs, and its flow control.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,32 +30,60 @@ pub enum Auth {
 /// Settings of this host in a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
-    /// The NATS server URLs (`nats://host:port`; `tls://` requires TLS).
+    /// The NATS server URLs (`nats://host:port`; `tls://` requires TLS). The servers must run
+    /// JetStream (`nats-server -js`), version 2.11 or later.
     pub urls: Vec<String>,
-    /// This host's name, unique in the cluster.
+    /// This host's name, unique in the cluster: a second live process with the same name is
+    /// refused.
     pub host: String,
     /// The cluster's name: hosts of different clusters never meet.
     pub name: String,
     /// How this host authenticates.
     pub auth: Auth,
-    /// How often this host publishes its heartbeat. A peer silent for three heartbeats is
-    /// taken as gone.
-    pub heartbeat: Duration,
-    /// How long a send or request waits for the target's host to say it queued the message.
-    pub ack_timeout: Duration,
+    /// How long this host's lease on its membership runs without a renewal (at least one
+    /// second; the server counts it in whole seconds, rounded up). It is renewed three times
+    /// per period. A host that cannot renew stops serving its components before the lease
+    /// can lapse; once it lapses, the other hosts take this host's incarnation as ended.
+    pub lease: Duration,
+    /// How long a host whose lease lapsed is waited for before it is taken as gone for good:
+    /// what it had not confirmed handling is then reported as dead letters by the hosts that
+    /// sent it (requests to it fail as soon as its lease lapses). A host that comes back
+    /// within half of this goes on as it was; one away longer joins again as a new
+    /// incarnation and drops what other hosts had sent it.
+    pub give_up: Duration,
+    /// Replicas of the cluster's JetStream buckets (1, 3 or 5; 3 on a three-server NATS
+    /// cluster survives the loss of one server).
+    pub replicas: usize,
+    /// The longest a `send` or `request` to a component on another host waits for room
+    /// there when this host holds none (asking that host for a window of credit). Nothing is
+    /// sent if the room does not come in time.
+    pub credit_wait: Duration,
+    /// How many messages one window of credit carries (the target's host may give fewer:
+    /// at most a quarter of the mailbox, and never more than half of it to all senders).
+    pub window: usize,
+    /// How long a window of credit may stay unused before the sender gives it back.
+    pub idle: Duration,
+    /// How long connecting, and each JetStream operation (a claim, a renewal), may take.
+    pub timeout: Duration,
 }
 
 impl ClusterConfig {
     /// A host named `host` in cluster `name`, on the NATS server at `url`, with no
-    /// credentials, a heartbeat every second and acknowledgements due within 5 seconds.
+    /// credentials, a 3 second lease, buckets of one replica, and room asked for within
+    /// 100 ms.
     pub fn new(url: impl Into<String>, host: impl Into<String>, name: impl Into<String>) -> Self {
         Self {
             urls: vec![url.into()],
             host: host.into(),
             name: name.into(),
             auth: Auth::None,
-            heartbeat: Duration::from_secs(1),
-            ack_timeout: Duration::from_secs(5),
+            lease: Duration::from_secs(3),
+            give_up: Duration::from_secs(30),
+            replicas: 1,
+            credit_wait: Duration::from_millis(100),
+            window: 1024,
+            idle: Duration::from_secs(2),
+            timeout: Duration::from_secs(5),
         }
     }
 
@@ -64,12 +92,23 @@ impl ClusterConfig {
         self.urls.join(",")
     }
 
+    /// The lease as the server counts it: whole seconds, rounded up.
+    pub(crate) fn lease_secs(&self) -> u64 {
+        let secs = self.lease.as_secs();
+        if self.lease.subsec_nanos() > 0 {
+            secs + 1
+        } else {
+            secs
+        }
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] naming the setting: no URL, an empty host or cluster name, a zero
-    /// heartbeat or acknowledgement timeout.
+    /// [`Error::Config`] naming the setting: no URL, an empty host or cluster name, a lease
+    /// under one second, replicas other than 1 to 5, a zero wait, window, idle time or
+    /// timeout.
     pub fn validate(&self) -> Result<()> {
         if self.urls.is_empty() || self.urls.iter().any(|u| u.trim().is_empty()) {
             return Err(Error::Config("`url` names no NATS server".into()));
@@ -80,13 +119,43 @@ impl ClusterConfig {
         if self.name.trim().is_empty() {
             return Err(Error::Config("`name` is empty".into()));
         }
-        if self.heartbeat.is_zero() {
-            return Err(Error::Config("`heartbeat_ms` must be above 0".into()));
+        if self.lease < Duration::from_secs(1) {
+            return Err(Error::Config(format!(
+                "`lease_ms` must be at least 1000 (the server counts leases in whole seconds), not {}",
+                self.lease.as_millis()
+            )));
         }
-        if self.ack_timeout.is_zero() {
-            return Err(Error::Config(
-                "the acknowledgement timeout must be above 0".into(),
-            ));
+        if self.give_up < self.lease.saturating_mul(2) {
+            return Err(Error::Config(format!(
+                "`give_up_ms` must be at least twice the lease ({} ms), not {}",
+                self.lease.saturating_mul(2).as_millis(),
+                self.give_up.as_millis()
+            )));
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return Err(Error::Config(format!(
+                "`replicas` must be 1 to 5, not {}",
+                self.replicas
+            )));
+        }
+        for (zero, what) in [
+            (
+                self.credit_wait.is_zero(),
+                "`credit_wait_ms` must be above 0",
+            ),
+            (self.window == 0, "`window` must be above 0"),
+            (
+                self.idle.is_zero(),
+                "the idle time of a window must be above 0",
+            ),
+            (
+                self.timeout.is_zero(),
+                "the operation timeout must be above 0",
+            ),
+        ] {
+            if zero {
+                return Err(Error::Config(what.into()));
+            }
         }
         Ok(())
     }
@@ -124,10 +193,31 @@ mod tests {
             ),
             (
                 ClusterConfig {
-                    heartbeat: Duration::ZERO,
+                    lease: Duration::from_millis(999),
                     ..good.clone()
                 },
-                "`heartbeat_ms`",
+                "`lease_ms`",
+            ),
+            (
+                ClusterConfig {
+                    replicas: 7,
+                    ..good.clone()
+                },
+                "`replicas`",
+            ),
+            (
+                ClusterConfig {
+                    give_up: Duration::from_secs(5),
+                    ..good.clone()
+                },
+                "`give_up_ms`",
+            ),
+            (
+                ClusterConfig {
+                    credit_wait: Duration::ZERO,
+                    ..good.clone()
+                },
+                "`credit_wait_ms`",
             ),
         ];
         for (config, named) in cases {
@@ -138,5 +228,13 @@ mod tests {
                 .unwrap_or_default();
             assert!(error.contains(named), "{error}");
         }
+    }
+
+    #[test]
+    fn the_server_counts_the_lease_in_whole_seconds_rounded_up() {
+        let mut config = ClusterConfig::new("nats://127.0.0.1:4222", "edge-1", "orders");
+        assert_eq!(config.lease_secs(), 3);
+        config.lease = Duration::from_millis(1500);
+        assert_eq!(config.lease_secs(), 2);
     }
 }

@@ -26,7 +26,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// Subscribing to the cluster's subjects failed.
+    /// Subscribing to one of the cluster's subjects failed.
     #[error("cannot subscribe to {subject} on the NATS server at {url}")]
     Subscribe {
         /// The subject.
@@ -36,6 +36,28 @@ pub enum Error {
         /// Why.
         #[source]
         source: async_nats::SubscribeError,
+    },
+    /// A JetStream operation the cluster rests on failed (opening its buckets, claiming this
+    /// host's name, reading the directory).
+    #[error("{what} (NATS at {url})")]
+    JetStream {
+        /// What was being done, naming the bucket or key.
+        what: String,
+        /// The server URL(s).
+        url: String,
+        /// Why.
+        #[source]
+        source: async_nats::Error,
+    },
+    /// Another live process holds this host's name in the cluster.
+    #[error("host name `{host}` is taken in cluster `{cluster}`: {holder}")]
+    HostNameTaken {
+        /// The name.
+        host: String,
+        /// The cluster.
+        cluster: String,
+        /// Who holds it: its incarnation, process id, machine and start time.
+        holder: String,
     },
 }
 

@@ -1,5 +1,5 @@
-//! NATS subjects of a cluster, with every name escaped so that no `.`, `*`, `>` or white
-//! space from an id, a host or a cluster name reaches a subject.
+//! NATS subjects, JetStream bucket names and keys of a cluster, with every name escaped so
+//! that no `.`, `*`, `>` or white space from an id, a host or a cluster name reaches them.
 
 use wasm_core::ComponentId;
 
@@ -23,46 +23,48 @@ fn hex(nibble: u8) -> char {
     char::from(b"0123456789ABCDEF"[usize::from(nibble & 0xf)])
 }
 
-/// The subjects one host uses in one cluster.
-#[derive(Debug, Clone)]
-pub(crate) struct Subjects {
-    /// `airssys.<cluster>`: every subject of the cluster starts with it.
-    root: String,
-    /// This host's answer subject.
-    answers: String,
+/// Reverses [`escape`]; `None` for text `escape` never makes.
+pub(crate) fn unescape(token: &str) -> Option<String> {
+    let bytes = token.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'_' => {
+                let digits = token.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(digits, 16).ok()?);
+                i += 3;
+            }
+            byte if byte.is_ascii_alphanumeric() || byte == b'-' => {
+                out.push(byte);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
-impl Subjects {
-    pub(crate) fn new(cluster: &str, host: &str) -> Self {
-        let root = format!("airssys.{}", escape(cluster));
-        let answers = format!("{root}.a.{}", escape(host));
-        Self { root, answers }
+/// The names one cluster uses.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    /// `airssys.<cluster>`: every subject of the cluster starts with it.
+    root: String,
+    cluster: String,
+}
+
+impl Names {
+    pub(crate) fn new(cluster: &str) -> Self {
+        Self {
+            root: format!("airssys.{}", escape(cluster)),
+            cluster: escape(cluster),
+        }
     }
 
-    /// Where messages for component `id` go: `<root>.c.<namespace>.<name>.<instance>`.
-    pub(crate) fn component(&self, id: &ComponentId) -> String {
-        format!(
-            "{}.c.{}.{}.{}",
-            self.root,
-            escape(id.namespace()),
-            escape(id.name()),
-            escape(id.instance())
-        )
-    }
-
-    /// Where the answers to this host's requests go.
-    pub(crate) fn answers(&self) -> &str {
-        &self.answers
-    }
-
-    /// Where the answers to `host`'s requests go.
-    pub(crate) fn answers_of(&self, host: &str) -> String {
-        format!("{}.a.{}", self.root, escape(host))
-    }
-
-    /// Where `host` publishes its heartbeats.
-    pub(crate) fn heartbeat(&self, host: &str) -> String {
-        format!("{}.hb.{}", self.root, escape(host))
+    /// The inbox of one incarnation of a host: `<root>.h.<host>.<incarnation>`. Everything
+    /// addressed to that process comes here, and nothing meant for another incarnation.
+    pub(crate) fn inbox(&self, host: &str, incarnation: u64) -> String {
+        format!("{}.h.{}.{incarnation:016x}", self.root, escape(host))
     }
 
     /// A subject nobody serves: a request to it comes back ("no responders") only once the
@@ -71,10 +73,40 @@ impl Subjects {
         format!("{}.sync.{}", self.root, escape(host))
     }
 
-    /// Every host's heartbeats.
-    pub(crate) fn heartbeats(&self) -> String {
-        format!("{}.hb.*", self.root)
+    /// The bucket of host leases: host name to its live incarnation.
+    pub(crate) fn hosts_bucket(&self) -> String {
+        format!("airssys_{}_hosts", self.cluster)
     }
+
+    /// The bucket of ownership: component id to the incarnation of the host that runs it.
+    pub(crate) fn owners_bucket(&self) -> String {
+        format!("airssys_{}_owners", self.cluster)
+    }
+}
+
+/// The key of a host in the hosts bucket.
+pub(crate) fn host_key(host: &str) -> String {
+    escape(host)
+}
+
+/// The key of a component in the owners bucket: `<namespace>.<name>.<instance>`, escaped.
+pub(crate) fn owner_key(id: &ComponentId) -> String {
+    format!(
+        "{}.{}.{}",
+        escape(id.namespace()),
+        escape(id.name()),
+        escape(id.instance())
+    )
+}
+
+/// The component id of an owners-bucket key; `None` for a key [`owner_key`] never makes.
+pub(crate) fn id_of_owner_key(key: &str) -> Option<ComponentId> {
+    let mut parts = key.split('.');
+    let (namespace, name, instance) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    ComponentId::new(unescape(namespace)?, unescape(name)?, unescape(instance)?).ok()
 }
 
 #[cfg(test)]
@@ -91,22 +123,30 @@ mod tests {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
                 "{text} -> {escaped}"
             );
+            assert_eq!(unescape(&escaped).as_deref(), Some(text));
         }
         assert_eq!(escape("orders.v2"), "orders_2Ev2");
         assert_eq!(escape("a_2Eb"), "a_5F2Eb");
         assert_ne!(escape("a.b"), escape("a_2Eb"));
+        assert_eq!(unescape("a_2"), None);
+        assert_eq!(unescape("a.b"), None);
     }
 
     #[test]
-    fn component_subjects_have_one_token_per_segment() -> Result<(), Box<dyn std::error::Error>> {
-        let subjects = Subjects::new("orders", "edge-1");
-        let id: ComponentId = "ns.x/name_y/1".parse()?;
+    fn names_have_one_token_per_part_and_keys_round_trip() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let names = Names::new("orders");
         assert_eq!(
-            subjects.component(&id),
-            "airssys.orders.c.ns_2Ex.name_5Fy.1"
+            names.inbox("edge-1", 0xab),
+            "airssys.orders.h.edge-1.00000000000000ab"
         );
-        assert_eq!(subjects.answers(), "airssys.orders.a.edge-1");
-        assert_eq!(subjects.heartbeats(), "airssys.orders.hb.*");
+        assert_eq!(names.hosts_bucket(), "airssys_orders_hosts");
+        assert_eq!(Names::new("a.b").owners_bucket(), "airssys_a_2Eb_owners");
+        let id: ComponentId = "ns.x/name_y/1".parse()?;
+        assert_eq!(owner_key(&id), "ns_2Ex.name_5Fy.1");
+        assert_eq!(id_of_owner_key(&owner_key(&id)), Some(id));
+        assert_eq!(id_of_owner_key("a.b"), None);
+        assert_eq!(host_key("edge 1"), "edge_201");
         Ok(())
     }
 }

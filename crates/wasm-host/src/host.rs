@@ -342,6 +342,12 @@ impl Host {
         Ok(self.core.system.send_anywhere(to, payload.into()).await?)
     }
 
+    /// What this host's cluster transport has done, if it is in a cluster: messages sent,
+    /// received, sent again and taken twice, slots held for other hosts, leases lost.
+    pub fn cluster_stats(&self) -> Option<wasm_cluster::ClusterStats> {
+        self.core.cluster.as_ref().map(NatsTransport::stats)
+    }
+
     /// This host's name in its cluster, if it is in one.
     pub fn cluster_host(&self) -> Option<&str> {
         self.core.cluster.as_ref().map(NatsTransport::host)

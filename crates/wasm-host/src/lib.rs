@@ -57,7 +57,7 @@ pub use manifest::{
     StorageLocation,
 };
 pub use storage::{CommitStats, MemoryStorage, RedbOptions, RedbStorage};
-pub use wasm_cluster::{Auth as ClusterAuth, ClusterConfig};
+pub use wasm_cluster::{Auth as ClusterAuth, ClusterConfig, ClusterStats};
 
 /// The errors the facade's [`Error`] wraps, for matching on their variants.
 pub use wasm_actor::Error as ActorError;

@@ -1,5 +1,5 @@
 //! The `[cluster]` section: which NATS servers, this host's name, the cluster's name, the
-//! credentials and the heartbeat.
+//! credentials, the lease and the replicas of the cluster's buckets.
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,6 +26,11 @@ pub(crate) struct RawCluster {
     user: Option<Spanned<String>>,
     password: Option<Spanned<String>>,
     nkey: Option<Spanned<String>>,
+    lease_ms: Option<Spanned<u64>>,
+    give_up_ms: Option<Spanned<u64>>,
+    replicas: Option<Spanned<u64>>,
+    credit_wait_ms: Option<Spanned<u64>>,
+    /// Replaced by `lease_ms`: named in the error if given.
     heartbeat_ms: Option<Spanned<u64>>,
 }
 
@@ -121,15 +126,66 @@ pub(crate) fn cluster(
         config.auth = auth;
     }
     if let Some(ms) = &raw.heartbeat_ms {
+        return Err(source.error(
+            ms.span(),
+            "cluster.heartbeat_ms",
+            Kind::InvalidValue,
+            "`cluster.heartbeat_ms` is replaced by `cluster.lease_ms`: a host's lease (at least 1000 ms), renewed three times per lease",
+        ));
+    }
+    if let Some(ms) = &raw.lease_ms {
+        if *ms.get_ref() < 1000 {
+            return Err(source.error(
+                ms.span(),
+                "cluster.lease_ms",
+                Kind::InvalidValue,
+                "`cluster.lease_ms` must be at least 1000 (the server counts leases in whole seconds)",
+            ));
+        }
+        config.lease = Duration::from_millis(*ms.get_ref());
+    }
+    if let Some(ms) = &raw.give_up_ms {
+        config.give_up = Duration::from_millis(*ms.get_ref());
+    } else {
+        config.give_up = config.give_up.max(config.lease.saturating_mul(10));
+    }
+    if config.give_up < config.lease.saturating_mul(2) {
+        let span = raw
+            .give_up_ms
+            .as_ref()
+            .map_or_else(|| raw.host.span(), Spanned::span);
+        return Err(source.error(
+            span,
+            "cluster.give_up_ms",
+            Kind::InvalidValue,
+            format!(
+                "`cluster.give_up_ms` must be at least twice `cluster.lease_ms` ({} ms)",
+                config.lease.saturating_mul(2).as_millis()
+            ),
+        ));
+    }
+    if let Some(replicas) = &raw.replicas {
+        let n = *replicas.get_ref();
+        if !(1..=5).contains(&n) {
+            return Err(source.error(
+                replicas.span(),
+                "cluster.replicas",
+                Kind::InvalidValue,
+                "`cluster.replicas` must be 1 to 5 (3 on a three-server NATS cluster)",
+            ));
+        }
+        config.replicas = usize::try_from(n).unwrap_or(1);
+    }
+    if let Some(ms) = &raw.credit_wait_ms {
         if *ms.get_ref() == 0 {
             return Err(source.error(
                 ms.span(),
-                "cluster.heartbeat_ms",
+                "cluster.credit_wait_ms",
                 Kind::InvalidValue,
-                "`cluster.heartbeat_ms` must be above 0",
+                "`cluster.credit_wait_ms` must be above 0",
             ));
         }
-        config.heartbeat = Duration::from_millis(*ms.get_ref());
+        config.credit_wait = Duration::from_millis(*ms.get_ref());
     }
     Ok(Some(config))
 }

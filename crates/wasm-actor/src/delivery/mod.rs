@@ -17,10 +17,13 @@ use wasm_core::{
 
 use crate::correlation::{Correlations, Outcome, Pending, Requester, format_id, parse_id};
 use crate::events::{EventBus, SystemEvent};
+use crate::fence::Fence;
 use crate::mailbox::{Envelope, Mailbox, Refused};
 use crate::registry::{ComponentRegistry, Slot};
-use crate::remote::{RemoteReply, RemoteTransport};
+use crate::remote::RemoteTransport;
 use crate::stats::{Counters, bump};
+
+mod remote;
 
 #[derive(Debug)]
 pub(crate) struct Delivery {
@@ -28,6 +31,8 @@ pub(crate) struct Delivery {
     correlations: Correlations,
     events: EventBus,
     remote: Option<Arc<dyn RemoteTransport>>,
+    /// With a transport: until when this host may serve its components.
+    fence: Option<Fence>,
     counters: Arc<Counters>,
 }
 
@@ -65,13 +70,20 @@ impl Delivery {
         remote: Option<Arc<dyn RemoteTransport>>,
         counters: Arc<Counters>,
     ) -> Self {
+        let fence = remote.as_ref().map(|_| Fence::new());
         Self {
             registry,
             correlations,
             events,
             remote,
+            fence,
             counters,
         }
+    }
+
+    /// The fence, with a transport.
+    pub(crate) fn fence(&self) -> Option<&Fence> {
+        self.fence.as_ref()
     }
 
     pub(crate) fn remote(&self) -> Option<&Arc<dyn RemoteTransport>> {
@@ -104,6 +116,7 @@ impl Delivery {
                     .push(Envelope::Message {
                         message,
                         request: None,
+                        receipt: None,
                     })
                     .map_err(|r| refused(to, r)),
             ),
@@ -132,6 +145,7 @@ impl Delivery {
                     Envelope::Message {
                         message,
                         request: None,
+                        receipt: None,
                     },
                     timeout,
                 )
@@ -193,6 +207,7 @@ impl Delivery {
             .push(Envelope::Message {
                 message,
                 request: Some(n),
+                receipt: None,
             })
             .map_err(|r| refused(to, r));
         Routed::Done(self.queued_or_withdrawn(n, pushed, id))
@@ -229,9 +244,9 @@ impl Delivery {
     }
 
     /// Queues one message in every target's mailbox, or in none. With targets on other
-    /// hosts, a slot is first held in each of their mailboxes (a credit of the transport),
-    /// then the local ones are pushed together, then the remote ones go into their held
-    /// slots, which cannot be refused for capacity.
+    /// hosts, the transport holds a slot in each of their mailboxes first, then the local ones
+    /// are pushed together, then the remote ones go into their held slots, which cannot be
+    /// refused for capacity (see [`RemoteTransport::broadcast`]).
     pub(crate) fn broadcast(
         &self,
         from: &ComponentId,
@@ -256,130 +271,21 @@ impl Delivery {
             Mailbox::push_all(&mailboxes, || Envelope::Message {
                 message: message(from, payload.clone(), None),
                 request: None,
+                receipt: None,
             })
             .map_err(|(i, r)| refused(&local[i], r))
         };
         let remote = match (&self.remote, remote_targets.is_empty()) {
-            (Some(remote), false) => Arc::clone(remote),
+            (Some(remote), false) => remote,
             _ => return Routed::Done(push_local(from, &payload)),
         };
+        let sent = message(from, payload.clone(), None);
         let from = from.clone();
-        Routed::Later(Box::pin(async move {
-            remote.reserve(&remote_targets).finish().await?;
-            if let Err(refused) = push_local(&from, &payload) {
-                remote.release(&remote_targets).finish().await?;
-                return Err(refused);
-            }
-            remote
-                .send_reserved(&remote_targets, message(&from, payload, None))
-                .finish()
-                .await
-        }))
-    }
-
-    /// Holds up to `wanted` slots in the mailbox of `to` for another host's messages.
-    pub(crate) fn reserve_inbound(
-        &self,
-        to: &ComponentId,
-        wanted: usize,
-    ) -> Result<usize, MessagingError> {
-        self.hold(to, |_| wanted)
-    }
-
-    /// As [`Delivery::reserve_inbound`], holding at most a quarter of the mailbox: credit for
-    /// one sending host never takes the room of everyone else.
-    pub(crate) fn lend_inbound(
-        &self,
-        to: &ComponentId,
-        wanted: usize,
-    ) -> Result<usize, MessagingError> {
-        self.hold(to, |capacity| wanted.min(capacity / 4))
-    }
-
-    /// Holds as many slots in the mailbox of `to` as `wanted` says for its capacity.
-    fn hold(
-        &self,
-        to: &ComponentId,
-        wanted: impl FnOnce(usize) -> usize,
-    ) -> Result<usize, MessagingError> {
-        let slot = self
-            .registry
-            .get(to)
-            .ok_or_else(|| MessagingError::TargetNotFound(to.clone()))?;
-        Ok(slot.mailbox.reserve(wanted(slot.mailbox.capacity())))
-    }
-
-    /// Gives back `n` slots held in the mailbox of `to`.
-    pub(crate) fn release_inbound(&self, to: &ComponentId, n: usize) {
-        if let Some(slot) = self.registry.get(to) {
-            slot.mailbox.release(n);
-        }
-    }
-
-    /// Queues a message from another host into a slot held for it. One that cannot be
-    /// queued (the target stopped meanwhile) is reported as a dead letter: nobody waits for
-    /// an acknowledgement of it.
-    pub(crate) fn deliver_reserved_inbound(
-        &self,
-        to: &ComponentId,
-        message: ComponentMessage,
-        held: bool,
-    ) {
-        let envelope = Envelope::Message {
-            message,
-            request: None,
-        };
-        let refused = match self.registry.get(to) {
-            Some(slot) if held => slot.mailbox.push_reserved(envelope).err().map(|b| *b),
-            Some(slot) => slot.mailbox.try_push(envelope).err().map(|b| *b),
-            None => Some((Refused::Closed, envelope)),
-        };
-        if let Some((why, Envelope::Message { message, .. } | Envelope::Callback(message))) =
-            refused
-        {
-            let reason = match why {
-                Refused::Full => {
-                    format!("{to}: a message sent without acknowledgement found its mailbox full")
-                }
-                Refused::Closed => format!("{to} is not running on this host any more"),
-            };
-            self.dead_letter(to, &message.sender, message.payload, reason);
-        }
-    }
-
-    /// Queues a message that arrived from another host for a local component: a request when
-    /// `reply` is set, answered through it (once) after the target handles it.
-    pub(crate) fn deliver_inbound(
-        &self,
-        to: &ComponentId,
-        mut message: ComponentMessage,
-        reply: Option<(Box<dyn RemoteReply>, Duration)>,
-    ) -> Result<(), MessagingError> {
-        let slot = self
-            .registry
-            .get(to)
-            .ok_or_else(|| MessagingError::TargetNotFound(to.clone()))?;
-        let request = match reply {
-            Some((reply, timeout)) => {
-                let n =
-                    self.correlations
-                        .register(Requester::Remote(reply), to.clone(), timeout)?;
-                let id = format_id(n);
-                message.metadata.reply_to = Some(message.sender.clone());
-                message.metadata.correlation_id = Some(id);
-                Some(n)
-            }
-            None => None,
-        };
-        slot.mailbox
-            .push(Envelope::Message { message, request })
-            .map_err(|r| {
-                if let Some(n) = request {
-                    // Refused: the remote requester hears it from this error, not a callback.
-                    self.correlations.take(n);
-                }
-                refused(to, r)
-            })
+        remote.broadcast(
+            &remote_targets,
+            sent,
+            Box::new(move || push_local(&from, &payload)),
+        )
     }
 
     /// The answer, from another host, to request `id` that a component of this host made.
@@ -463,8 +369,10 @@ impl Delivery {
     /// to it is answered `target-stopped`.
     pub(crate) fn retire(&self, slot: &Slot, reason: &str) {
         let id = slot.id().clone();
-        self.registry.remove(&id);
-        if let Some(remote) = &self.remote {
+        // Only this slot: a component started again under the id meanwhile stays.
+        if self.registry.remove_slot(slot)
+            && let Some(remote) = &self.remote
+        {
             remote.unregister(&id);
         }
         for envelope in slot.mailbox.close() {
@@ -555,19 +463,6 @@ impl Delivery {
             }
         }
         drop(_work);
-    }
-
-    /// Messages another host sent to `to` and says it sent, that never arrived (the NATS
-    /// connection dropped under them): each is reported as a dead letter.
-    pub(crate) fn lost_in_transit(&self, to: &ComponentId, host: &str, count: u64) {
-        for _ in 0..count {
-            self.dead_letter(
-                to,
-                &ComponentId::host(),
-                Vec::new(),
-                format!("a message host `{host}` sent to {to} was lost in transit"),
-            );
-        }
     }
 
     /// Replies that arrived after their request timed out or was cancelled.
