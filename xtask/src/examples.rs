@@ -126,6 +126,7 @@ pub fn demo_cluster() -> Result<()> {
     let nats = Child::spawn(
         &run::root().join("target/tools/nats/bin/nats-server"),
         &[
+            "-js",
             "-a",
             "127.0.0.1",
             "-p",
@@ -216,8 +217,12 @@ fn wait_for_port(port: u16) -> Result<()> {
     anyhow::bail!("nats-server did not listen on 127.0.0.1:{port}")
 }
 
+/// The demo server's JetStream store, emptied first: each demo starts a cluster afresh.
 fn tempfile_dir() -> Result<String> {
     let dir = run::root().join("target/tools/nats/demo-store");
+    if dir.exists() {
+        fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir.to_string_lossy().into_owned())
 }

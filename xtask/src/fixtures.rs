@@ -32,6 +32,7 @@ const FIXTURES: Workspace = Workspace {
         ("netclient", Kind::Wasip2),
         ("pinger", Kind::CoreModule),
         ("relay", Kind::CoreModule),
+        ("flow", Kind::CoreModule),
         ("sequencer", Kind::Wasip2),
         ("sequencer-v2", Kind::Wasip2),
         ("counter-v2", Kind::Wasip2),

@@ -75,5 +75,7 @@ pub fn promtool_binary() -> PathBuf {
 }
 
 mod nats;
+mod proxy;
 
 pub use nats::{NatsServer, free_port, nats_server_binary};
+pub use proxy::Proxy;

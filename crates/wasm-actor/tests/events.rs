@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::{ask, id, spec, talk_to_all, wait_for};
 use parking_lot::Mutex;
 use wasm_actor::{
-    ActorSystem, Claim, ComponentSpec, Error, RemoteTransport, Router, SystemConfig, SystemEvent,
+    ActorSystem, Claim, ComponentSpec, Error, LocalPush, RemoteTransport, Router, SystemConfig,
+    SystemEvent,
 };
 use wasm_core::{ComponentId, ComponentMessage, ErrorCallback, MessagingError, Routed};
 use wasm_runtime::{EngineConfig, MemoryStorage, WasmEngine};
@@ -110,7 +111,10 @@ fn record(
 }
 
 impl RemoteTransport for TestTransport {
-    fn attach(&self, _router: Router) {}
+    fn attach(&self, router: Router) {
+        // No lease to keep: this host may serve for as long as the test runs.
+        router.serve_until(std::time::Instant::now() + Duration::from_secs(3600));
+    }
 
     fn send(&self, to: &ComponentId, message: ComponentMessage) -> Routed<()> {
         Routed::Done(self.record(to, message))
@@ -130,16 +134,13 @@ impl RemoteTransport for TestTransport {
         }))
     }
 
-    fn reserve(&self, targets: &[ComponentId]) -> Routed<()> {
+    fn broadcast(
+        &self,
+        targets: &[ComponentId],
+        _message: ComponentMessage,
+        _local: LocalPush,
+    ) -> Routed<()> {
         Routed::Done(Err(MessagingError::TargetNotFound(targets[0].clone())))
-    }
-
-    fn release(&self, _targets: &[ComponentId]) -> Routed<()> {
-        Routed::Done(Ok(()))
-    }
-
-    fn send_reserved(&self, _targets: &[ComponentId], _message: ComponentMessage) -> Routed<()> {
-        Routed::Done(Ok(()))
     }
 
     fn register(&self, id: &ComponentId) -> Claim {
@@ -151,6 +152,8 @@ impl RemoteTransport for TestTransport {
         };
         Box::pin(async move { result })
     }
+
+    fn announce(&self, _info: wasm_core::ComponentInfo) {}
 
     fn unregister(&self, id: &ComponentId) {
         self.registered.lock().retain(|r| r != id);

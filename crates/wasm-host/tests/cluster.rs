@@ -18,7 +18,7 @@ fn manifest(dir: &Path, url: &str, host: &str, component: &str, fixture: &str) -
 url = "{url}"
 host = "{host}"
 name = "orders"
-heartbeat_ms = 100
+lease_ms = 1000
 
 [[components]]
 id = "{component}"
@@ -180,7 +180,7 @@ async fn a_host_process_killed_with_requests_pending_gets_each_requester_one_err
 url = "{url}"
 host = "edge-1"
 name = "orders"
-heartbeat_ms = 100
+lease_ms = 1000
 
 [[components]]
 id = "near/req/1"
@@ -220,7 +220,7 @@ request = ["far/**"]
             .find(|l| l.starts_with(&format!("{corr}\t")))
             .unwrap_or_else(|| panic!("no callback for {corr}: {all}"));
         assert!(
-            line.contains("target-failed: host edge-2 is gone: no heartbeat for 300 ms"),
+            line.contains("target-failed: host edge-2 is gone: its 1000 ms lease lapsed"),
             "{line}"
         );
     }

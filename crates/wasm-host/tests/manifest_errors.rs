@@ -331,16 +331,41 @@ fn cluster_section_errors_name_their_key() {
         "{ECHO}[cluster]\nurl = \"nats://x:1\"\nhost = \"a\"\nname = \"o\"\nheartbeat = 5\n"
     ));
     assert_eq!(kind, ManifestErrorKind::UnknownKey);
+    // The lease replaced the heartbeat: the old key is named with its replacement.
+    let (kind, line, _, key, message) = fail(&format!(
+        "{ECHO}[cluster]\nurl = \"nats://x:1\"\nhost = \"a\"\nname = \"o\"\nheartbeat_ms = 250\n"
+    ));
+    assert_eq!(
+        (kind, line, key.as_str()),
+        (ManifestErrorKind::InvalidValue, 8, "cluster.heartbeat_ms")
+    );
+    assert!(message.contains("lease_ms"), "{message}");
+    for (bad, key) in [
+        ("lease_ms = 500", "cluster.lease_ms"),
+        ("replicas = 7", "cluster.replicas"),
+        ("credit_wait_ms = 0", "cluster.credit_wait_ms"),
+        ("give_up_ms = 1000", "cluster.give_up_ms"),
+    ] {
+        let (kind, line, _, named, _) = fail(&format!(
+            "{ECHO}[cluster]\nurl = \"nats://x:1\"\nhost = \"a\"\nname = \"o\"\n{bad}\n"
+        ));
+        assert_eq!(
+            (kind, line, named.as_str()),
+            (ManifestErrorKind::InvalidValue, 8, key)
+        );
+    }
     let manifest = Manifest::parse(
         &format!(
-            "{ECHO}[cluster]\nurl = [\"nats://a:1\", \"nats://b:2\"]\nhost = \"edge-1\"\nname = \"orders\"\nheartbeat_ms = 250\ncredentials = \"host.creds\"\n"
+            "{ECHO}[cluster]\nurl = [\"nats://a:1\", \"nats://b:2\"]\nhost = \"edge-1\"\nname = \"orders\"\nlease_ms = 2500\nreplicas = 3\ncredit_wait_ms = 50\ncredentials = \"host.creds\"\n"
         ),
         FILE,
     )
     .unwrap();
     let cluster = manifest.cluster().unwrap();
     assert_eq!(cluster.urls, vec!["nats://a:1", "nats://b:2"]);
-    assert_eq!(cluster.heartbeat, std::time::Duration::from_millis(250));
+    assert_eq!(cluster.lease, std::time::Duration::from_millis(2500));
+    assert_eq!(cluster.replicas, 3);
+    assert_eq!(cluster.credit_wait, std::time::Duration::from_millis(50));
     assert_eq!(
         cluster.auth,
         wasm_host::ClusterAuth::CredentialsFile("/tmp/host.creds".into())

@@ -138,7 +138,7 @@ fn cluster_manifest(
     body: &str,
 ) -> std::path::PathBuf {
     let text = format!(
-        "[cluster]\nurl = \"{url}\"\nhost = \"{host}\"\nname = \"traces\"\nheartbeat_ms = 100\n\n{body}"
+        "[cluster]\nurl = \"{url}\"\nhost = \"{host}\"\nname = \"traces\"\nlease_ms = 1000\n\n{body}"
     );
     let path = dir.join(format!("{host}.toml"));
     std::fs::write(&path, text).unwrap();
