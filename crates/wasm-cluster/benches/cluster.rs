@@ -3,7 +3,8 @@
 //! - `cluster-rtt`: a request from a component on host A to one on host B and its callback,
 //!   against a raw async-nats request/reply between two clients on the same server;
 //! - `cluster-throughput`: one-way sends from a component on A to one on B, against raw
-//!   async-nats publish/subscribe of the same payloads;
+//!   async-nats publish/subscribe of the same payloads (issue 27), with the same sends to a
+//!   component on A itself as the ceiling the components leave;
 //! - `local-rtt`: the local round trip of a system in a cluster against one in none.
 //!
 //! Run with `cargo bench -p wasm-cluster` (or `cargo xtask bench`; `AIRSSYS_BENCH_ONLY` picks
@@ -34,7 +35,7 @@ struct Sizes {
 const FULL: Sizes = Sizes {
     runs: 5,
     round_trips: 2_000,
-    messages: 5_000,
+    messages: 50_000,
 };
 
 const SMOKE: Sizes = Sizes {
@@ -250,13 +251,35 @@ fn cluster_throughput(bench: &Bench, sizes: Sizes, full: bool) {
         (&bench.pinger, "a/sender/1"),
         (&bench.pinger, "b/receiver/1"),
     );
-    let (mut raw, mut ours) = (vec![], vec![]);
+    // The ceiling: the same blast to a receiver on the sender's own host, no transport.
+    bench.rt.block_on(async {
+        a.0.start_component(bench.spec(&bench.pinger, "a/receiver/1"))
+            .await
+            .unwrap();
+    });
+    let (mut raw, mut ours, mut local) = (vec![], vec![], vec![]);
     for run in 0..=sizes.runs {
         let r = bench.rt.block_on(raw_throughput(&bench.url, n));
+        let l = bench.rt.block_on(async {
+            let start = Instant::now();
+            let sent = ask(&a.0, "a/sender/1", &format!("blast a/receiver/1 {n}")).await;
+            assert_eq!(sent, format!("sent {n}"));
+            let expected = (n * (run as u64 + 1)).to_string();
+            while ask(&a.0, "a/receiver/1", "count").await != expected {
+                tokio::task::yield_now().await;
+            }
+            n as f64 / start.elapsed().as_secs_f64()
+        });
         let o = bench.rt.block_on(async {
             let start = Instant::now();
             let sent = ask(&a.0, "a/sender/1", &format!("blast b/receiver/1 {n}")).await;
             assert_eq!(sent, format!("sent {n}"));
+            if std::env::var_os("AIRSSYS_BENCH_DEBUG").is_some() {
+                eprintln!(
+                    "   (the sender's call returned after {:?})",
+                    start.elapsed()
+                );
+            }
             // The last ticks may still be on their way (sent on credit): wait for them all.
             let expected = (n * (run as u64 + 1)).to_string();
             let deadline = Instant::now() + Duration::from_secs(60);
@@ -264,14 +287,23 @@ fn cluster_throughput(bench: &Bench, sizes: Sizes, full: bool) {
                 assert!(Instant::now() < deadline, "ticks lost");
                 tokio::task::yield_now().await;
             }
+            if std::env::var_os("AIRSSYS_BENCH_DEBUG").is_some() {
+                eprintln!("   (all arrived after {:?})", start.elapsed());
+            }
             n as f64 / start.elapsed().as_secs_f64()
         });
         if run > 0 {
             raw.push(r);
             ours.push(o);
+            local.push(l);
         }
     }
-    let (r, o) = (median(raw), median(ours));
+    let (r, o, l) = (median(raw), median(ours), median(local));
+    let (sa, sb) = (a.1.stats(), b.1.stats());
+    println!(
+        "\n   (A sent {} messages in {} bundles; B sent {} bundles of credit)",
+        sa.sent, sa.bundles, sb.bundles
+    );
     println!(
         "\n2. cross-host one-way throughput, {n} messages per run, median of {} runs",
         sizes.runs
@@ -285,6 +317,11 @@ fn cluster_throughput(bench: &Bench, sizes: Sizes, full: bool) {
         print!(" (target >= 0.50: {})", verdict(o / r >= 0.5));
     }
     println!();
+    println!(
+        "   the same blast to a pinger on host A itself (no transport, what the components cost): {l:.0} msg/s, ratio to raw {:.3}; cross-host reaches {:.2} of it",
+        l / r,
+        o / l
+    );
     bench.stop_pair(a, b);
 }
 
