@@ -39,13 +39,23 @@ impl Taken {
 
 impl Inner {
     /// Claims `id` for this host incarnation.
-    pub(crate) async fn claim(&self, id: &ComponentId) -> Result<(), String> {
+    pub(crate) async fn claim(self: &Arc<Self>, id: &ComponentId) -> Result<(), String> {
         self.claiming.lock().insert(id.clone());
         let taken = self.take(id, Expect::Absent).await;
         if let Ok(owned) = taken {
             self.owned.lock().insert(id.clone(), owned);
         }
         self.claiming.lock().remove(id);
+        if matches!(taken, Err(Taken::Failed(_))) {
+            // The write may have landed after all, and been seen while the claim still ran
+            // (one seen later is deleted by the watch).
+            if let Some(owner) = self.directory.owner(id)
+                && *owner.host == *self.config.host
+                && owner.incarnation == self.incarnation()
+            {
+                self.drop_unclaimed(id, owner.revision);
+            }
+        }
         taken.map(|_| ()).map_err(Taken::text)
     }
 
