@@ -56,7 +56,16 @@ impl Inner {
                 self.drop_unclaimed(id, owner.revision);
             }
         }
-        taken.map(|_| ()).map_err(Taken::text)
+        let owned = taken.map_err(Taken::text)?;
+        // With cluster storage, the component's keys are read up to the last revision before
+        // its first call; a storage a newer owner holds gives the id back.
+        if let Some(storage) = self.storage.get()
+            && let Err(e) = storage.take(id, owned.epoch).await
+        {
+            self.clone().unregister(id);
+            return Err(e.to_string());
+        }
+        Ok(())
     }
 
     /// Writes `id -> this incarnation`, expecting the key to be as `expect` says first, then
@@ -182,6 +191,9 @@ impl Inner {
     /// Gives back a component's id (it stopped here).
     pub(crate) fn unregister(self: Arc<Self>, id: &ComponentId) {
         let owned = self.owned.lock().remove(id);
+        if let Some(storage) = self.storage.get() {
+            storage.release(id);
+        }
         self.close_windows_of(id, &format!("{id} stopped"));
         self.shares.forget(id);
         if let Some(owned) = owned {

@@ -49,6 +49,18 @@ pub enum Error {
         #[source]
         source: async_nats::Error,
     },
+    /// A component's storage is held by a newer owner than the one taking it.
+    #[error(
+        "the storage of {component} is held by epoch {holder}, newer than epoch {epoch} taking it"
+    )]
+    Fenced {
+        /// The component.
+        component: String,
+        /// The epoch that tried to take it.
+        epoch: u64,
+        /// The epoch that holds it.
+        holder: u64,
+    },
     /// Another live process holds this host's name in the cluster.
     #[error("host name `{host}` is taken in cluster `{cluster}`: {holder}")]
     HostNameTaken {

@@ -26,6 +26,7 @@ mod membership;
 mod outbound;
 mod peer;
 mod records;
+mod state;
 mod stats;
 mod store;
 pub mod subject;
@@ -36,6 +37,7 @@ mod window;
 
 pub use config::{Auth, ClusterConfig};
 pub use error::{Error, Result};
+pub use state::ClusterStorage;
 pub use stats::ClusterStats;
 pub use transport::NatsTransport;
 

@@ -173,28 +173,12 @@ impl Store {
         revision: u64,
         ttl: Option<u64>,
     ) -> std::result::Result<u64, WriteError> {
-        let subject = format!("{}{key}", bucket.prefix);
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-            revision.to_string().as_str(),
-        );
-        if let Some(secs) = ttl {
-            headers.insert(
-                async_nats::header::NATS_MESSAGE_TTL,
-                secs.to_string().as_str(),
-            );
-        }
-        let ack = self
-            .js
-            .publish_with_headers(subject, headers, value)
-            .await
-            .map_err(|e| WriteError::Failed(e.to_string()))?;
-        match ack.await {
-            Ok(ack) => Ok(ack.sequence),
-            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Err(WriteError::Conflict),
-            Err(e) => Err(WriteError::Failed(e.to_string())),
-        }
+        write_expecting(&self.js, bucket, key, value, revision, ttl).await
+    }
+
+    /// The JetStream context the buckets were opened with.
+    pub(crate) fn js(&self) -> &jetstream::Context {
+        &self.js
     }
 
     /// The last entry of `key` (a value, or a delete or expiry marker), if any.
@@ -222,5 +206,39 @@ impl Store {
     /// The server URL(s), for messages.
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+}
+
+/// Writes `value` at `key` of `bucket` if `revision` is the key's last (0: the key was never
+/// written); returns the new revision. With `ttl`, the server deletes the value after that
+/// many seconds unless rewritten.
+pub(crate) async fn write_expecting(
+    js: &jetstream::Context,
+    bucket: &kv::Store,
+    key: &str,
+    value: Bytes,
+    revision: u64,
+    ttl: Option<u64>,
+) -> std::result::Result<u64, WriteError> {
+    let subject = format!("{}{key}", bucket.prefix);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+        revision.to_string().as_str(),
+    );
+    if let Some(secs) = ttl {
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_TTL,
+            secs.to_string().as_str(),
+        );
+    }
+    let ack = js
+        .publish_with_headers(subject, headers, value)
+        .await
+        .map_err(|e| WriteError::Failed(e.to_string()))?;
+    match ack.await {
+        Ok(ack) => Ok(ack.sequence),
+        Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Err(WriteError::Conflict),
+        Err(e) => Err(WriteError::Failed(e.to_string())),
     }
 }

@@ -82,6 +82,21 @@ impl Names {
     pub(crate) fn owners_bucket(&self) -> String {
         format!("airssys_{}_owners", self.cluster)
     }
+
+    /// The stream of component storage kept by the cluster.
+    pub(crate) fn state_stream(&self) -> String {
+        format!("airssys_{}_state", self.cluster)
+    }
+
+    /// The subjects of that stream.
+    pub(crate) fn state_subjects(&self) -> String {
+        format!("{}.state.>", self.root)
+    }
+
+    /// The subject of one component's storage: its snapshot and the write sets since.
+    pub(crate) fn state_of(&self, id: &ComponentId) -> String {
+        format!("{}.state.{}", self.root, owner_key(id))
+    }
 }
 
 /// The key of a host in the hosts bucket.

@@ -21,6 +21,7 @@ use crate::config::{Auth, ClusterConfig};
 use crate::directory::Directory;
 use crate::error::{Error, Result};
 use crate::peer::{Peer, PeerKey};
+use crate::state::ClusterStorage;
 use crate::stats::{ClusterStats, Stats};
 use crate::store::Store;
 use crate::subject::Names;
@@ -56,6 +57,9 @@ pub(crate) struct Inner {
     pub(crate) client: Client,
     pub(crate) store: Store,
     pub(crate) router: OnceLock<Router>,
+    /// The cluster's component storage, once a host asked for it: claims take a
+    /// component's storage with its id.
+    pub(crate) storage: OnceLock<ClusterStorage>,
     /// This process's current incarnation and its lease.
     pub(crate) session: RwLock<Session>,
     pub(crate) directory: Directory,
@@ -210,6 +214,7 @@ impl NatsTransport {
             client,
             store,
             router: OnceLock::new(),
+            storage: OnceLock::new(),
             session: RwLock::new(Session {
                 incarnation: crate::incarnation::new(),
                 revision: 0,
@@ -289,6 +294,31 @@ impl NatsTransport {
             held: self.inner.shares.total(),
             ..self.inner.stats.snapshot()
         }
+    }
+
+    /// The cluster's component storage, on this host's connection (see [`ClusterStorage`]).
+    /// Ask for it before components start: from then on, each component this host claims
+    /// has its storage taken with its id (read up to date before its first call), and let go
+    /// of when it stops.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::JetStream`] if the state stream cannot be opened or made.
+    pub async fn storage(&self) -> Result<ClusterStorage> {
+        let inner = &self.inner;
+        if let Some(storage) = inner.storage.get() {
+            return Ok(storage.clone());
+        }
+        let storage = ClusterStorage::open(
+            inner.store.js().clone(),
+            inner.names.clone(),
+            inner.config.replicas,
+            inner.config.url_text(),
+            inner.config.timeout,
+            inner.max_payload,
+        )
+        .await?;
+        Ok(inner.storage.get_or_init(|| storage).clone())
     }
 
     /// Leaves the cluster: gives back this host's ids and its name (peers answer their

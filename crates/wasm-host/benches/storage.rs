@@ -8,7 +8,12 @@
 //! - the same run measures the round trip of requests to echo (no storage) while the 64
 //!   write, against the same with no writes. Target: p99 at most 2x idle.
 //!
-//! Run with `cargo bench --bench storage` (or `cargo xtask bench`; `AIRSSYS_BENCH_ONLY=storage`).
+//! - `cluster-storage` (issue 28): the same 64 writers with cluster storage (one nats-server
+//!   with JetStream, one replica, started by the bench), against redb group commit in the same
+//!   run. Target: at least 0.3x the writes per second.
+//!
+//! Run with `cargo bench --bench storage` (or `cargo xtask bench`; `AIRSSYS_BENCH_ONLY=storage`
+//! or `cluster-storage`).
 //! Without `--bench` it makes one short smoke pass that prints no target.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -16,9 +21,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use test_fixtures::{fixture_path, workspace_root};
+use test_fixtures::{NatsServer, fixture_path, workspace_root};
 use wasm_host::{
-    ComponentId, Grants, Host, Placement, RedbOptions, RedbStorage, StorageGrant, StorageQuota,
+    ClusterConfig, ComponentId, Grants, Host, Placement, RedbOptions, RedbStorage, StorageGrant,
+    StorageQuota,
 };
 
 const WRITERS: usize = 64;
@@ -51,24 +57,42 @@ struct Run {
     write_sets: u64,
 }
 
-async fn host(options: RedbOptions) -> (Host, Arc<RedbStorage>, tempfile::TempDir) {
+/// Where the writers' storage is.
+enum Backend {
+    Redb(RedbOptions),
+    /// Cluster storage through the nats-server at this URL.
+    Cluster(String),
+}
+
+async fn host(backend: &Backend) -> (Host, Option<Arc<RedbStorage>>, tempfile::TempDir) {
     // On the real disk (not a tmpfs): the commits wait for it.
     let scratch = workspace_root().join("target/tmp");
     std::fs::create_dir_all(&scratch).unwrap();
     let dir = tempfile::tempdir_in(scratch).unwrap();
-    let store = Arc::new(RedbStorage::open_with(dir.path().join("bench.redb"), options).unwrap());
     // The default placement (shards); `AIRSSYS_BENCH_PLACEMENT=caller` for the components
     // on the driving runtime instead.
     let placement = match std::env::var("AIRSSYS_BENCH_PLACEMENT").as_deref() {
         Ok("caller") => Placement::Caller,
         _ => Placement::Shards(0),
     };
-    let host = Host::builder()
-        .placement(placement)
-        .storage_backend(store.clone())
-        .no_admin()
-        .build()
-        .unwrap();
+    let builder = Host::builder().placement(placement).no_admin();
+    let (host, store) = match backend {
+        Backend::Redb(options) => {
+            let store =
+                Arc::new(RedbStorage::open_with(dir.path().join("bench.redb"), *options).unwrap());
+            let host = builder.storage_backend(store.clone()).build().unwrap();
+            (host, Some(store))
+        }
+        Backend::Cluster(url) => {
+            let host = builder
+                .cluster(ClusterConfig::new(url.as_str(), "bench-1", "bench"))
+                .cluster_storage()
+                .connect()
+                .await
+                .unwrap();
+            (host, None)
+        }
+    };
     let echo = host.load_component_file(fixture_path("echo")).unwrap();
     host.start_component(host.spec(id("bench/echo/1"), echo))
         .await
@@ -102,8 +126,9 @@ async fn echo_loop(host: &Host, how_long: Duration) -> Vec<Duration> {
     samples
 }
 
-async fn run(options: RedbOptions, how_long: Duration) -> (Run, Vec<Duration>) {
-    let (host, store, _dir) = host(options).await;
+async fn run(backend: &Backend, how_long: Duration) -> (Run, Vec<Duration>) {
+    let (host, store, _dir) = host(backend).await;
+    let stats = || store.as_ref().map(|s| s.commit_stats());
     let host = Arc::new(host);
     let idle = echo_loop(&host, how_long / 2).await;
     let writes = Arc::new(AtomicU64::new(0));
@@ -121,11 +146,11 @@ async fn run(options: RedbOptions, how_long: Duration) -> (Run, Vec<Duration>) {
     }
     // Let the writers get going, then count over a fixed window.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let before = (writes.load(Ordering::Relaxed), store.commit_stats());
+    let before = (writes.load(Ordering::Relaxed), stats());
     let started = Instant::now();
     let busy = echo_loop(&host, how_long).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let after = (writes.load(Ordering::Relaxed), store.commit_stats());
+    let after = (writes.load(Ordering::Relaxed), stats());
     stop.store(true, Ordering::Relaxed);
     for writer in writers {
         writer.await.unwrap();
@@ -134,8 +159,14 @@ async fn run(options: RedbOptions, how_long: Duration) -> (Run, Vec<Duration>) {
     let run = Run {
         writes_per_s: (after.0 - before.0) as f64 / elapsed,
         busy,
-        transactions: after.1.transactions - before.1.transactions,
-        write_sets: after.1.write_sets - before.1.write_sets,
+        transactions: match (&after.1, &before.1) {
+            (Some(a), Some(b)) => a.transactions - b.transactions,
+            _ => 0,
+        },
+        write_sets: match (&after.1, &before.1) {
+            (Some(a), Some(b)) => a.write_sets - b.write_sets,
+            _ => 0,
+        },
     };
     (run, idle)
 }
@@ -150,8 +181,9 @@ fn storage(runs: usize, how_long: Duration, full: bool) {
     let (mut p99_ratios, mut p99_busy, mut p99_idle) = (Vec::new(), Vec::new(), Vec::new());
     let mut batch = Vec::new();
     for _ in 0..runs {
-        let (single, _) = rt.block_on(run(RedbOptions { max_batch: 1 }, how_long));
-        let (mut grouped, mut idle) = rt.block_on(run(RedbOptions::default(), how_long));
+        let (single, _) = rt.block_on(run(&Backend::Redb(RedbOptions { max_batch: 1 }), how_long));
+        let (mut grouped, mut idle) =
+            rt.block_on(run(&Backend::Redb(RedbOptions::default()), how_long));
         ratios.push(grouped.writes_per_s / single.writes_per_s);
         grouped_rates.push(grouped.writes_per_s);
         single_rates.push(single.writes_per_s);
@@ -188,6 +220,36 @@ fn storage(runs: usize, how_long: Duration, full: bool) {
     }
 }
 
+fn cluster_storage(runs: usize, how_long: Duration, full: bool) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = NatsServer::start(&[]);
+    let (mut ratios, mut cluster_rates, mut redb_rates) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let (redb, _) = rt.block_on(run(&Backend::Redb(RedbOptions::default()), how_long));
+        let (cluster, _) = rt.block_on(run(&Backend::Cluster(server.url()), how_long));
+        ratios.push(cluster.writes_per_s / redb.writes_per_s);
+        cluster_rates.push(cluster.writes_per_s);
+        redb_rates.push(redb.writes_per_s);
+    }
+    println!(
+        "cluster-storage: {WRITERS} writers, cluster storage (1 replica) {:.0} writes/s, redb group \
+         commit {:.0} writes/s, medians of {runs}",
+        median(cluster_rates),
+        median(redb_rates)
+    );
+    if full {
+        let ratio = median(ratios);
+        println!(
+            "cluster-storage: cluster (R1) / redb group commit = {ratio:.2}x (target >= 0.3x): {}",
+            verdict(ratio >= 0.3)
+        );
+    }
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let only = std::env::var("AIRSSYS_BENCH_ONLY").unwrap_or_default();
@@ -197,6 +259,13 @@ fn main() {
             storage(5, Duration::from_secs(2), true);
         } else {
             storage(1, Duration::from_millis(200), false);
+        }
+    }
+    if wanted("cluster-storage") {
+        if full {
+            cluster_storage(5, Duration::from_secs(2), true);
+        } else {
+            cluster_storage(1, Duration::from_millis(200), false);
         }
     }
 }

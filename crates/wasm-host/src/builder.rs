@@ -20,6 +20,7 @@ enum StorageChoice {
     Memory,
     File(PathBuf),
     Backend(Arc<dyn StorageBackend>),
+    Cluster,
 }
 
 /// Builds a [`Host`]: engine settings, storage, defaults for limits and mailboxes.
@@ -125,6 +126,15 @@ impl HostBuilder {
         self
     }
 
+    /// Keeps storage in the cluster's JetStream storage stream: each
+    /// component's writes are committed there before its reply, and a component started on
+    /// another host reads them all before its first call. Needs a cluster
+    /// ([`HostBuilder::cluster`]) and [`HostBuilder::connect`].
+    pub fn cluster_storage(mut self) -> Self {
+        self.storage = StorageChoice::Cluster;
+        self
+    }
+
     /// Uses a storage backend of the embedder's.
     pub fn storage_backend(mut self, backend: Arc<dyn StorageBackend>) -> Self {
         self.storage = StorageChoice::Backend(backend);
@@ -224,6 +234,7 @@ impl HostBuilder {
         match &host.storage {
             Some(StorageLocation::Memory) => self.storage = StorageChoice::Memory,
             Some(StorageLocation::File(path)) => self.storage = StorageChoice::File(path.clone()),
+            Some(StorageLocation::Cluster) => self.storage = StorageChoice::Cluster,
             None => {}
         }
         self.limits = host.limits.apply(self.limits);
@@ -294,6 +305,9 @@ impl HostBuilder {
             Some(cluster) => Some(NatsTransport::connect(cluster).await?),
             None => None,
         };
+        if let (StorageChoice::Cluster, Some(transport)) = (&self.storage, &transport) {
+            self.storage = StorageChoice::Backend(Arc::new(transport.storage().await?));
+        }
         self.assemble(transport)
     }
 
@@ -306,6 +320,7 @@ impl HostBuilder {
             match self.storage {
                 StorageChoice::Memory => (Arc::new(MemoryStorage::new()), None),
                 StorageChoice::Backend(backend) => (backend, None),
+                StorageChoice::Cluster => return Err(crate::Error::ClusterStorageWithoutCluster),
                 StorageChoice::File(path) => {
                     let redb = Arc::new(RedbStorage::open(path)?);
                     (redb.clone(), Some(redb))

@@ -137,6 +137,11 @@ pub enum Error {
         /// The cluster's name.
         cluster: String,
     },
+    /// Cluster storage was chosen for a host that joins no cluster.
+    #[error(
+        "cluster storage needs a cluster: set one (`[cluster]` in the manifest, `HostBuilder::cluster`) or choose a file or memory storage"
+    )]
+    ClusterStorageWithoutCluster,
 }
 
 impl Error {

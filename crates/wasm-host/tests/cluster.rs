@@ -300,3 +300,99 @@ async fn the_order_pipeline_split_over_two_host_processes_books_the_same_totals(
         "{stdout}"
     );
 }
+
+/// A manifest of one counter with `storage = "cluster"`.
+fn counter_with_cluster_storage(dir: &Path, url: &str, host: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[host]
+storage = "cluster"
+
+[cluster]
+url = "{url}"
+host = "{host}"
+name = "orders"
+lease_ms = 1000
+
+[[components]]
+id = "orders/count/1"
+path = "{path}"
+
+[components.capabilities]
+storage = {{ read = true, write = true, delete = true }}
+"#,
+        path = fixture_path("counter").display()
+    );
+    let path = dir.join(format!("{host}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_with_cluster_storage_keeps_every_replied_count_when_its_host_is_killed() {
+    let server = NatsServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // The counter runs in a real `airssys-wasm run` process, edge-2.
+    let mut b = std::process::Command::new(env!("CARGO_BIN_EXE_airssys-wasm"))
+        .arg("run")
+        .arg(counter_with_cluster_storage(
+            dir.path(),
+            &server.url(),
+            "edge-2",
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (a, _) = Host::from_manifest_file(manifest(
+        dir.path(),
+        &server.url(),
+        "edge-1",
+        "orders/echo/1",
+        "echo",
+    ))
+    .await
+    .unwrap();
+    poll(&a, "orders/count/1", "get", |r| r == "0").await;
+    for n in 1..=40 {
+        let reply = a.request(&id("orders/count/1"), "inc").await.unwrap();
+        assert_eq!(String::from_utf8(reply).unwrap(), n.to_string());
+    }
+    b.kill().unwrap();
+    b.wait().unwrap();
+    // Once edge-2's lease lapses, edge-3 takes the id, and with it the storage: the counter's
+    // `initialize` loads every count that was replied.
+    let mut c = None;
+    for _ in 0..100 {
+        match Host::from_manifest_file(counter_with_cluster_storage(
+            dir.path(),
+            &server.url(),
+            "edge-3",
+        ))
+        .await
+        {
+            Ok((host, _)) => {
+                c = Some(host);
+                break;
+            }
+            Err(e) => {
+                let text = e.to_string();
+                assert!(text.contains("edge-2"), "{text}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let c = c.expect("edge-3 took the counter once edge-2's lease lapsed");
+    assert_eq!(
+        c.request(&id("orders/count/1"), "get").await.unwrap(),
+        b"40"
+    );
+    assert_eq!(
+        c.request(&id("orders/count/1"), "inc").await.unwrap(),
+        b"41"
+    );
+    // And edge-1 reaches it where it runs now.
+    poll(&a, "orders/count/1", "inc", |r| r == "42").await;
+    c.shutdown().await.unwrap();
+    a.shutdown().await.unwrap();
+}

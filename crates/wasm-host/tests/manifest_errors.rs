@@ -371,3 +371,27 @@ fn cluster_section_errors_name_their_key() {
         wasm_host::ClusterAuth::CredentialsFile("/tmp/host.creds".into())
     );
 }
+
+#[test]
+fn cluster_storage_without_a_cluster() {
+    let text = format!("[host]\nstorage = \"cluster\"\n{ECHO}");
+    let (kind, line, _, key, shown) = fail(&text);
+    assert_eq!(kind, ManifestErrorKind::InvalidValue);
+    assert_eq!(line, 2);
+    assert_eq!(key, "host.storage");
+    assert!(shown.contains("no `[cluster]` section"), "{shown}");
+    // With a cluster it is accepted; a file of that name is `./cluster`.
+    let with = format!(
+        "[host]\nstorage = \"cluster\"\n[cluster]\nurl = \"nats://127.0.0.1:4222\"\nhost = \"edge-1\"\n{ECHO}"
+    );
+    let manifest = Manifest::parse(&with, FILE).unwrap();
+    assert_eq!(
+        manifest.host().storage,
+        Some(wasm_host::StorageLocation::Cluster)
+    );
+    let file = Manifest::parse(&format!("[host]\nstorage = \"./cluster\"\n{ECHO}"), FILE).unwrap();
+    assert!(matches!(
+        file.host().storage,
+        Some(wasm_host::StorageLocation::File(_))
+    ));
+}

@@ -21,7 +21,8 @@ use wasm_cluster::ClusterConfig;
 
 use super::source::{Source, manifest_error};
 use super::{
-    ComponentEntry, GroupEntry, HostSection, LimitOverrides, MEMORY_STORAGE, StorageLocation,
+    CLUSTER_STORAGE, ComponentEntry, GroupEntry, HostSection, LimitOverrides, MEMORY_STORAGE,
+    StorageLocation,
 };
 use crate::error::{ManifestErrorKind as Kind, Result};
 
@@ -33,8 +34,21 @@ type Built = (
 );
 
 pub(crate) fn build(source: &Source<'_>, dir: &Path, raw: RawManifest) -> Result<Built> {
+    let storage_span = raw.host.storage.as_ref().map(Spanned::span);
     let host = host(source, dir, raw.host)?;
     let cluster = super::cluster::cluster(source, dir, raw.cluster)?;
+    if let (Some(StorageLocation::Cluster), None, Some(span)) =
+        (&host.storage, &cluster, storage_span)
+    {
+        return Err(source.error(
+            span,
+            "host.storage",
+            Kind::InvalidValue,
+            format!(
+                "`host.storage = \"{CLUSTER_STORAGE}\"` keeps storage in the cluster, and this manifest has no `[cluster]` section (a file named `{CLUSTER_STORAGE}` is written `./{CLUSTER_STORAGE}`)"
+            ),
+        ));
+    }
     let mut components: Vec<ComponentEntry> = Vec::with_capacity(raw.components.len());
     let mut neighbours = Vec::new();
     for (i, entry) in raw.components.into_iter().enumerate() {
@@ -143,12 +157,15 @@ fn host(source: &Source<'_>, dir: &Path, raw: RawHost) -> Result<HostSection> {
     let storage = match raw.storage {
         None => None,
         Some(s) if s.get_ref() == MEMORY_STORAGE => Some(StorageLocation::Memory),
+        Some(s) if s.get_ref() == CLUSTER_STORAGE => Some(StorageLocation::Cluster),
         Some(s) if s.get_ref().trim().is_empty() => {
             return Err(source.error(
                 s.span(),
                 "host.storage",
                 Kind::InvalidValue,
-                format!("`host.storage` must be a file path or `{MEMORY_STORAGE}`"),
+                format!(
+                    "`host.storage` must be a file path, `{MEMORY_STORAGE}` or `{CLUSTER_STORAGE}`"
+                ),
             ));
         }
         Some(s) => Some(StorageLocation::File(dir.join(s.get_ref()))),

@@ -24,6 +24,9 @@ use source::{Source, manifest_error};
 /// The `storage` value that keeps storage in memory.
 pub const MEMORY_STORAGE: &str = ":memory:";
 
+/// The `storage` value that keeps storage in the cluster (a file of that name is `./cluster`).
+pub const CLUSTER_STORAGE: &str = "cluster";
+
 /// Where the host keeps component storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageLocation {
@@ -31,6 +34,9 @@ pub enum StorageLocation {
     Memory,
     /// A redb database file.
     File(PathBuf),
+    /// In the cluster's JetStream storage bucket: a component started on another host finds
+    /// every write whose reply was delivered (needs a `[cluster]` section).
+    Cluster,
 }
 
 /// Limits that override defaults key by key; `None` keeps the default.
