@@ -18,7 +18,7 @@ use crate::subject::{host_key, owner_key};
 use crate::transport::{Inner, Owned};
 
 /// How many bucket writes run at once when many ids are given back or taken over.
-const PARALLEL: usize = 64;
+pub(crate) const PARALLEL: usize = 64;
 
 /// Why an id could not be taken.
 #[derive(Debug)]

@@ -15,7 +15,7 @@ use async_nats::jetstream::kv::Operation;
 use futures_util::StreamExt;
 use wasm_core::ComponentId;
 
-use crate::claims::Taken;
+use crate::claims::{PARALLEL, Taken};
 use crate::error::{Error, Result};
 use crate::records::HostRecord;
 use crate::stats::add;
@@ -303,10 +303,7 @@ impl Inner {
                                 .and_then(|e| crate::records::OwnerRecord::decode(&e.value).ok())
                                 .is_some_and(|r| r.host == inner.config.host && r.incarnation == incarnation);
                             if !ours {
-                                inner.owned.lock().remove(&id);
-                                if let Some(router) = inner.router() {
-                                    router.evict(&id, "another host took its id while this host's lease had lapsed");
-                                }
+                                inner.lose(&id, "another host took its id while this host's lease had lapsed");
                             }
                             return;
                         }
@@ -317,12 +314,29 @@ impl Inner {
                     }
                 }
             })
-            .buffer_unordered(64)
+            .buffer_unordered(PARALLEL)
             .collect::<Vec<()>>()
             .await;
+        self.serve_again();
+        tracing::info!(host = %self.config.host, "serving again");
+    }
+
+    /// Another host took `id` while this one's lease was in doubt: it is no longer this
+    /// host's (its storage copy included), and its component here is evicted.
+    fn lose(&self, id: &ComponentId, reason: &str) {
+        self.owned.lock().remove(id);
+        if let Some(storage) = self.storage.get() {
+            storage.release(id);
+        }
+        if let Some(router) = self.router() {
+            router.evict(id, reason);
+        }
+    }
+
+    /// Components are served again, up to where the lease allows.
+    fn serve_again(&self) {
         self.session.write().serving = true;
         self.open_fence();
-        tracing::info!(host = %self.config.host, "serving again");
     }
 
     /// Ends every exchange of the old incarnation: the peers take it as ended and let go of
@@ -393,10 +407,7 @@ impl Inner {
                             return;
                         }
                         Err(Taken::Held(reason)) => {
-                            inner.owned.lock().remove(&id);
-                            if let Some(router) = inner.router() {
-                                router.evict(&id, &reason);
-                            }
+                            inner.lose(&id, &reason);
                             return;
                         }
                         Err(Taken::Failed(e)) => {
@@ -406,11 +417,10 @@ impl Inner {
                     }
                 }
             })
-            .buffer_unordered(64)
+            .buffer_unordered(PARALLEL)
             .collect::<Vec<()>>()
             .await;
-        self.session.write().serving = true;
-        self.open_fence();
+        self.serve_again();
         tracing::info!(host = %self.config.host, ids = count, incarnation = %format!("{:016x}", self.incarnation()), "serving again as a new incarnation");
         if let Some(router) = self.router() {
             for info in router.local_components() {

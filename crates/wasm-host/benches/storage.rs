@@ -171,12 +171,17 @@ async fn run(backend: &Backend, how_long: Duration) -> (Run, Vec<Duration>) {
     (run, idle)
 }
 
-fn storage(runs: usize, how_long: Duration, full: bool) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// The driving runtime of each section.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+fn storage(runs: usize, how_long: Duration, full: bool) {
+    let rt = runtime();
     let (mut ratios, mut grouped_rates, mut single_rates) = (Vec::new(), Vec::new(), Vec::new());
     let (mut p99_ratios, mut p99_busy, mut p99_idle) = (Vec::new(), Vec::new(), Vec::new());
     let mut batch = Vec::new();
@@ -221,11 +226,7 @@ fn storage(runs: usize, how_long: Duration, full: bool) {
 }
 
 fn cluster_storage(runs: usize, how_long: Duration, full: bool) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let server = NatsServer::start(&[]);
     let (mut ratios, mut cluster_rates, mut redb_rates) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {

@@ -11,6 +11,13 @@ fn id(text: &str) -> ComponentId {
     text.parse().unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Writes `text` as `<host>.toml` in `dir`.
+fn write_manifest(dir: &Path, host: &str, text: &str) -> PathBuf {
+    let path = dir.join(format!("{host}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 fn manifest(dir: &Path, url: &str, host: &str, component: &str, fixture: &str) -> PathBuf {
     let text = format!(
         r#"
@@ -26,9 +33,7 @@ path = "{path}"
 "#,
         path = fixture_path(fixture).display()
     );
-    let path = dir.join(format!("{host}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    write_manifest(dir, host, &text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,9 +328,7 @@ storage = {{ read = true, write = true, delete = true }}
 "#,
         path = fixture_path("counter").display()
     );
-    let path = dir.join(format!("{host}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    write_manifest(dir, host, &text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
