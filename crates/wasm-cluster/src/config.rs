@@ -1,6 +1,7 @@
 //! Settings of one host in a cluster: where the NATS servers are, who this host is, how it
 //! authenticates, how long its lease runs, and its flow control.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -65,6 +66,13 @@ pub struct ClusterConfig {
     pub idle: Duration,
     /// How long connecting, and each JetStream operation (a claim, a renewal), may take.
     pub timeout: Duration,
+    /// This host's labels (`zone = "a"`): a deployed component that names label
+    /// constraints is placed only on hosts that have them all.
+    pub labels: BTreeMap<String, String>,
+    /// Whether this host runs the components the cluster places on it (a host started
+    /// without a manifest, `airssys-wasm host`). Hosts that run a manifest are not given
+    /// deployed components.
+    pub places: bool,
 }
 
 impl ClusterConfig {
@@ -84,6 +92,8 @@ impl ClusterConfig {
             window: 1024,
             idle: Duration::from_secs(2),
             timeout: Duration::from_secs(5),
+            labels: BTreeMap::new(),
+            places: false,
         }
     }
 
@@ -155,6 +165,15 @@ impl ClusterConfig {
         ] {
             if zero {
                 return Err(Error::Config(what.into()));
+            }
+        }
+        for (key, value) in &self.labels {
+            let bad =
+                |text: &str| text.trim().is_empty() || text.contains([',', '=', '\n', '\r', ' ']);
+            if bad(key) || bad(value) {
+                return Err(Error::Config(format!(
+                    "label `{key}={value}`: a label is `key=value`, neither empty nor holding `,`, `=` or spaces"
+                )));
             }
         }
         Ok(())

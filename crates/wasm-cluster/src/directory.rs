@@ -35,6 +35,10 @@ pub(crate) struct KnownHost {
     pub(crate) ends_at: Option<Instant>,
     /// Why it is away.
     pub(crate) away: String,
+    /// Its labels, for placement.
+    pub(crate) labels: std::collections::BTreeMap<String, String>,
+    /// It runs what the cluster places on it.
+    pub(crate) places: bool,
 }
 
 /// Who runs a component (cheap to clone: it is looked up for every message sent).
@@ -89,13 +93,17 @@ pub(crate) enum HostChange {
 pub(crate) struct Directory {
     hosts: RwLock<HashMap<String, KnownHost>>,
     owners: RwLock<HashMap<ComponentId, Owner>>,
+    /// Told of every change (placement waits on it).
+    pub(crate) changed: tokio::sync::Notify,
 }
 
 impl Directory {
     /// Applies one change of the hosts bucket; returns what it changed. A lapsed host is
     /// given up on after `give_up`.
     pub(crate) fn apply_host(&self, change: &Change, give_up: Duration) -> Vec<HostChange> {
-        self.host_changed(&change.key, change.operation, &change.value, give_up)
+        let changes = self.host_changed(&change.key, change.operation, &change.value, give_up);
+        self.changed.notify_one();
+        changes
     }
 
     fn host_changed(
@@ -120,6 +128,8 @@ impl Directory {
                         live: true,
                         ends_at: None,
                         away: String::new(),
+                        labels: record.labels,
+                        places: record.places,
                     };
                     match hosts.insert(host.clone(), known) {
                         None => changes.push(HostChange::Joined { host }),
@@ -192,12 +202,14 @@ impl Directory {
 
     /// Applies one change of the owners bucket; returns the id and its owner now.
     pub(crate) fn apply_owner(&self, change: &Change) -> Option<(ComponentId, Option<Owner>)> {
-        self.owner_changed(
+        let changed = self.owner_changed(
             &change.key,
             change.operation,
             &change.value,
             change.revision,
-        )
+        );
+        self.changed.notify_one();
+        changed
     }
 
     fn owner_changed(
@@ -319,6 +331,37 @@ impl Directory {
             .collect()
     }
 
+    /// The live hosts and who runs what among them, for placement.
+    pub(crate) fn view(&self) -> crate::deploy::ClusterView {
+        let hosts = self.hosts.read();
+        let mut view = crate::deploy::ClusterView::default();
+        for (name, known) in hosts.iter().filter(|(_, h)| h.live) {
+            view.hosts.push(crate::deploy::HostView {
+                name: name.clone(),
+                incarnation: known.incarnation,
+                labels: known.labels.clone(),
+                places: known.places,
+            });
+        }
+        view.hosts.sort_by(|a, b| a.name.cmp(&b.name));
+        for (id, owner) in self.owners.read().iter() {
+            if hosts
+                .get(&*owner.host)
+                .is_some_and(|h| h.live && h.incarnation == owner.incarnation)
+            {
+                view.owners.insert(
+                    id.clone(),
+                    crate::deploy::OwnerView {
+                        host: owner.host.to_string(),
+                        epoch: owner.epoch,
+                        version: owner.version.to_string(),
+                    },
+                );
+            }
+        }
+        view
+    }
+
     /// How many ids the owners bucket records, live or not.
     #[cfg(test)]
     pub(crate) fn recorded(&self) -> usize {
@@ -338,6 +381,8 @@ mod tests {
             pid: 1,
             machine: "m".into(),
             since_ms: 0,
+            labels: Default::default(),
+            places: false,
         }
         .encode()
     }

@@ -61,6 +61,27 @@ pub enum Error {
         /// The epoch that holds it.
         holder: u64,
     },
+    /// A component's code in the cluster's code store is missing, or is not what its digest
+    /// says.
+    #[error("code {digest} in cluster `{cluster}`: {detail}")]
+    Code {
+        /// The SHA-256 digest it was asked by (`sha256:<hex>`).
+        digest: String,
+        /// The cluster.
+        cluster: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// An application that is not deployed was named.
+    #[error("no application `{app}` is deployed in cluster `{cluster}` (deployed: {deployed})")]
+    UnknownApp {
+        /// The name given.
+        app: String,
+        /// The cluster.
+        cluster: String,
+        /// The applications that are deployed, or `none`.
+        deployed: String,
+    },
     /// Another live process holds this host's name in the cluster.
     #[error("host name `{host}` is taken in cluster `{cluster}`: {holder}")]
     HostNameTaken {

@@ -40,6 +40,8 @@ impl Inner {
             pid: std::process::id(),
             machine: machine_name(),
             since_ms: Self::now_ms(),
+            labels: self.config.labels.clone(),
+            places: self.config.places,
         }
         .encode()
     }

@@ -16,6 +16,7 @@ mod broadcast;
 mod claims;
 mod config;
 mod credit;
+pub mod deploy;
 mod directory;
 mod error;
 mod frame;

@@ -1,6 +1,7 @@
 //! The values kept in the cluster's buckets, as `key=value` lines (readable with any NATS
 //! tool): a host's lease record and a component's ownership record.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// What the hosts bucket holds for a live host: which process holds the name.
@@ -16,6 +17,10 @@ pub(crate) struct HostRecord {
     pub(crate) machine: String,
     /// When it took the name, in milliseconds since the Unix epoch.
     pub(crate) since_ms: u64,
+    /// Its labels (`zone=a`), for placement.
+    pub(crate) labels: BTreeMap<String, String>,
+    /// It runs the components the cluster places on it (a host without a manifest).
+    pub(crate) places: bool,
 }
 
 /// What the owners bucket holds for a running component: the host incarnation that runs it.
@@ -67,6 +72,17 @@ impl HostRecord {
         let _ = writeln!(out, "pid={}", self.pid);
         let _ = writeln!(out, "machine={}", clean(&self.machine));
         let _ = writeln!(out, "since_ms={}", self.since_ms);
+        if !self.labels.is_empty() {
+            let labels: Vec<String> = self
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{}={}", clean(k), clean(v)))
+                .collect();
+            let _ = writeln!(out, "labels={}", labels.join(","));
+        }
+        if self.places {
+            let _ = writeln!(out, "places=1");
+        }
         out.into_bytes()
     }
 
@@ -77,6 +93,8 @@ impl HostRecord {
             pid: 0,
             machine: String::new(),
             since_ms: 0,
+            labels: BTreeMap::new(),
+            places: false,
         };
         for (key, value) in fields(bytes) {
             match key {
@@ -88,6 +106,14 @@ impl HostRecord {
                 "pid" => record.pid = number(value, key)?,
                 "machine" => record.machine = value.to_owned(),
                 "since_ms" => record.since_ms = number(value, key)?,
+                "labels" => {
+                    record.labels = value
+                        .split(',')
+                        .filter_map(|pair| pair.split_once('='))
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect();
+                }
+                "places" => record.places = value == "1",
                 _ => {}
             }
         }
@@ -161,10 +187,19 @@ mod tests {
             pid: 42,
             machine: "box\n1".into(),
             since_ms: 7,
+            labels: [
+                ("zone".to_owned(), "a".to_owned()),
+                ("disk".to_owned(), "ssd".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            places: true,
         };
         let back = HostRecord::decode(&host.encode()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.machine, "box 1");
         assert_eq!(back.incarnation, host.incarnation);
+        assert_eq!(back.labels, host.labels);
+        assert!(back.places);
         assert!(HostRecord::decode(b"lease_ms=3").is_err());
         let owner = OwnerRecord {
             host: "edge-1".into(),

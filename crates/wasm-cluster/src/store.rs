@@ -232,13 +232,47 @@ pub(crate) async fn write_expecting(
             secs.to_string().as_str(),
         );
     }
-    let ack = js
-        .publish_with_headers(subject, headers, value)
-        .await
-        .map_err(|e| WriteError::Failed(e.to_string()))?;
-    match ack.await {
+    match publish_acked(js, subject, headers, value).await {
         Ok(ack) => Ok(ack.sequence),
         Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Err(WriteError::Conflict),
         Err(e) => Err(WriteError::Failed(e.to_string())),
+    }
+}
+
+/// How long a publish waits for a stream that no server answers for yet: one just made on a
+/// NATS cluster is served a moment after it exists (its leader is being elected, or this
+/// client's server has not applied it yet), and the server says "no stream" meanwhile.
+const STREAM_APPEARS: Duration = Duration::from_secs(10);
+
+/// Publishes to a stream and waits for its acknowledgement, trying again while no stream
+/// answers for the subject yet (nothing was stored then, so trying again is safe).
+pub(crate) async fn publish_acked(
+    js: &jetstream::Context,
+    subject: String,
+    headers: HeaderMap,
+    value: Bytes,
+) -> std::result::Result<
+    async_nats::jetstream::publish::PublishAck,
+    async_nats::jetstream::context::PublishError,
+> {
+    let started = Instant::now();
+    loop {
+        let sent = js
+            .publish_with_headers(subject.clone(), headers.clone(), value.clone())
+            .await;
+        let acked = match sent {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        };
+        match acked {
+            Err(e)
+                if e.kind() == PublishErrorKind::StreamNotFound
+                    && started.elapsed() < STREAM_APPEARS =>
+            {
+                tracing::debug!(%subject, "no stream answers yet; trying again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
     }
 }

@@ -73,6 +73,16 @@ impl Names {
         format!("{}.sync.{}", self.root, escape(host))
     }
 
+    /// The object store of deployed code, each object named by its SHA-256.
+    pub(crate) fn code_bucket(&self) -> String {
+        format!("airssys_{}_code", self.cluster)
+    }
+
+    /// The bucket of deployed applications: name to record.
+    pub(crate) fn apps_bucket(&self) -> String {
+        format!("airssys_{}_apps", self.cluster)
+    }
+
     /// The bucket of host leases: host name to its live incarnation.
     pub(crate) fn hosts_bucket(&self) -> String {
         format!("airssys_{}_hosts", self.cluster)

@@ -105,6 +105,8 @@ impl RawPeer {
             pid: 1,
             machine: "test".into(),
             since_ms: 0,
+            labels: Default::default(),
+            places: false,
         };
         hosts
             .put(host_key(host), record.encode().into())

@@ -146,7 +146,10 @@ impl Outbox {
     }
 }
 
-async fn options(config: &ClusterConfig, signals: Arc<Signals>) -> Result<ConnectOptions> {
+pub(crate) async fn options(
+    config: &ClusterConfig,
+    signals: Arc<Signals>,
+) -> Result<ConnectOptions> {
     let options =
         match &config.auth {
             Auth::None => ConnectOptions::new(),
@@ -319,6 +322,51 @@ impl NatsTransport {
         )
         .await?;
         Ok(inner.storage.get_or_init(|| storage).clone())
+    }
+
+    /// The live hosts (with their labels) and who runs what, as this host sees them now.
+    pub fn view(&self) -> crate::deploy::ClusterView {
+        self.inner.directory.view()
+    }
+
+    /// Waits until the hosts or the components of the cluster change (a change since the
+    /// last wait counts).
+    pub async fn changed(&self) {
+        self.inner.directory.changed.notified().await;
+    }
+
+    /// The cluster's deployed applications.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::JetStream`] if the bucket cannot be opened.
+    pub async fn apps(&self) -> Result<crate::deploy::AppStore> {
+        let inner = &self.inner;
+        crate::deploy::AppStore::open(
+            inner.store.js(),
+            inner.names.apps_bucket(),
+            &inner.config.name,
+            inner.config.replicas,
+            inner.store.url(),
+        )
+        .await
+    }
+
+    /// The cluster's code store.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::JetStream`] if it cannot be opened.
+    pub async fn code(&self) -> Result<crate::deploy::CodeStore> {
+        let inner = &self.inner;
+        crate::deploy::CodeStore::open(
+            inner.store.js(),
+            inner.names.code_bucket(),
+            &inner.config.name,
+            inner.config.replicas,
+            inner.store.url(),
+        )
+        .await
     }
 
     /// Leaves the cluster: gives back this host's ids and its name (peers answer their

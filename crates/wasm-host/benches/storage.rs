@@ -10,7 +10,8 @@
 //!
 //! - `cluster-storage` (issue 28): the same 64 writers with cluster storage (one nats-server
 //!   with JetStream, one replica, started by the bench), against redb group commit in the same
-//!   run. Target: at least 0.3x the writes per second.
+//!   run. Target: at least 0.3x the writes per second. To say what three replicas cost, the
+//!   same again on a three-server NATS cluster with R3 (printed, no target).
 //!
 //! Run with `cargo bench --bench storage` (or `cargo xtask bench`; `AIRSSYS_BENCH_ONLY=storage`
 //! or `cluster-storage`).
@@ -60,8 +61,8 @@ struct Run {
 /// Where the writers' storage is.
 enum Backend {
     Redb(RedbOptions),
-    /// Cluster storage through the nats-server at this URL.
-    Cluster(String),
+    /// Cluster storage through the nats-server(s) at these URLs, with this many replicas.
+    Cluster(Vec<String>, usize),
 }
 
 async fn host(backend: &Backend) -> (Host, Option<Arc<RedbStorage>>, tempfile::TempDir) {
@@ -83,9 +84,12 @@ async fn host(backend: &Backend) -> (Host, Option<Arc<RedbStorage>>, tempfile::T
             let host = builder.storage_backend(store.clone()).build().unwrap();
             (host, Some(store))
         }
-        Backend::Cluster(url) => {
+        Backend::Cluster(urls, replicas) => {
+            let mut config = ClusterConfig::new(urls[0].as_str(), "bench-1", "bench");
+            config.urls.clone_from(urls);
+            config.replicas = *replicas;
             let host = builder
-                .cluster(ClusterConfig::new(url.as_str(), "bench-1", "bench"))
+                .cluster(config)
                 .cluster_storage()
                 .connect()
                 .await
@@ -228,19 +232,32 @@ fn storage(runs: usize, how_long: Duration, full: bool) {
 fn cluster_storage(runs: usize, how_long: Duration, full: bool) {
     let rt = runtime();
     let server = NatsServer::start(&[]);
+    // What three replicas cost: a three-server NATS cluster on this machine, in the same run.
+    let three = NatsServer::cluster(3);
+    let r1 = Backend::Cluster(vec![server.url()], 1);
+    let r3 = Backend::Cluster(NatsServer::urls(&three), 3);
     let (mut ratios, mut cluster_rates, mut redb_rates) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut r3_rates, mut r3_ratios) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let (redb, _) = rt.block_on(run(&Backend::Redb(RedbOptions::default()), how_long));
-        let (cluster, _) = rt.block_on(run(&Backend::Cluster(server.url()), how_long));
+        let (cluster, _) = rt.block_on(run(&r1, how_long));
+        let (replicated, _) = rt.block_on(run(&r3, how_long));
         ratios.push(cluster.writes_per_s / redb.writes_per_s);
+        r3_ratios.push(replicated.writes_per_s / cluster.writes_per_s);
         cluster_rates.push(cluster.writes_per_s);
+        r3_rates.push(replicated.writes_per_s);
         redb_rates.push(redb.writes_per_s);
     }
     println!(
-        "cluster-storage: {WRITERS} writers, cluster storage (1 replica) {:.0} writes/s, redb group \
-         commit {:.0} writes/s, medians of {runs}",
+        "cluster-storage: {WRITERS} writers, cluster storage (1 replica) {:.0} writes/s, 3 replicas \
+         on a three-server NATS cluster {:.0} writes/s, redb group commit {:.0} writes/s, medians of {runs}",
         median(cluster_rates),
+        median(r3_rates),
         median(redb_rates)
+    );
+    println!(
+        "cluster-storage: what R3 costs: R3 / R1 = {:.2}x",
+        median(r3_ratios)
     );
     if full {
         let ratio = median(ratios);

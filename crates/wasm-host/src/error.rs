@@ -32,6 +32,8 @@ pub enum ManifestErrorKind {
     MissingFile,
     /// The file exists but is not a usable component.
     InvalidComponent,
+    /// The file's SHA-256 is not the one the manifest pins (`sha256`).
+    DigestMismatch,
 }
 
 impl ManifestErrorKind {
@@ -48,6 +50,7 @@ impl ManifestErrorKind {
             Self::Duplicate => "duplicate",
             Self::UnknownComponent => "unknown-component",
             Self::InTwoGroups => "in-two-groups",
+            Self::DigestMismatch => "digest-mismatch",
             Self::MissingFile => "missing-file",
             Self::InvalidComponent => "invalid-component",
         }
@@ -136,6 +139,14 @@ pub enum Error {
         host: String,
         /// The cluster's name.
         cluster: String,
+    },
+    /// An application cannot be deployed, or a host cannot run what was deployed.
+    #[error("application `{app}`: {detail}")]
+    Deploy {
+        /// The application.
+        app: String,
+        /// What is wrong, naming the component, file or key.
+        detail: String,
     },
     /// Cluster storage was chosen for a host that joins no cluster.
     #[error(

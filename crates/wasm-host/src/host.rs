@@ -348,6 +348,11 @@ impl Host {
         self.core.cluster.as_ref().map(NatsTransport::stats)
     }
 
+    /// This host's cluster transport, if it is in a cluster.
+    pub fn cluster(&self) -> Option<&NatsTransport> {
+        self.core.cluster.as_ref()
+    }
+
     /// This host's name in its cluster, if it is in one.
     pub fn cluster_host(&self) -> Option<&str> {
         self.core.cluster.as_ref().map(NatsTransport::host)

@@ -43,6 +43,7 @@
 
 mod admin;
 mod builder;
+pub mod deploy;
 mod error;
 mod host;
 mod manifest;

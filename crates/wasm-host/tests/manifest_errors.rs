@@ -395,3 +395,26 @@ fn cluster_storage_without_a_cluster() {
         Some(wasm_host::StorageLocation::File(_))
     ));
 }
+
+#[test]
+fn host_labels_and_pinned_digests_are_checked() {
+    let text = "[[components]]\nid = \"demo/echo/1\"\npath = \"echo.wasm\"\nhosts = [\"zone\"]\n";
+    let (kind, line, _, key, shown) = fail(text);
+    assert_eq!(kind, ManifestErrorKind::InvalidValue);
+    assert_eq!(line, 4);
+    assert_eq!(key, "components[0].hosts");
+    assert!(shown.contains("`zone` must be `key=value`"), "{shown}");
+    let text = "[[components]]\nid = \"demo/echo/1\"\npath = \"echo.wasm\"\nsha256 = \"md5:00\"\n";
+    let (kind, line, _, key, shown) = fail(text);
+    assert_eq!(kind, ManifestErrorKind::InvalidValue);
+    assert_eq!(line, 4);
+    assert_eq!(key, "components[0].sha256");
+    assert!(shown.contains("64 lower-case hex digits"), "{shown}");
+    let text = "[[components]]\nid = \"demo/echo/1\"\npath = \"echo.wasm\"\n\n[[groups]]\nname = \"g\"\nmembers = [\"demo/echo/1\"]\nhosts = [\"a=b=c\"]\n";
+    let (_, line, _, key, _) = fail(text);
+    assert_eq!((line, key.as_str()), (8, "groups[0].hosts"));
+    // Well formed, they are kept.
+    let text = "[[components]]\nid = \"demo/echo/1\"\npath = \"echo.wasm\"\nhosts = [\"zone=a\", \"disk=ssd\"]\n";
+    let manifest = Manifest::parse(text, FILE).unwrap();
+    assert_eq!(manifest.components()[0].hosts, ["zone=a", "disk=ssd"]);
+}

@@ -297,12 +297,10 @@ impl State {
             headers.insert(async_nats::header::NATS_ROLLUP, "sub");
         }
         let subject = self.names.state_of(id);
-        let stored = tokio::time::timeout(self.timeout, async {
-            self.js
-                .publish_with_headers(subject, headers, bytes.into())
-                .await?
-                .await
-        })
+        let stored = tokio::time::timeout(
+            self.timeout,
+            crate::store::publish_acked(&self.js, subject, headers, bytes.into()),
+        )
         .await;
         match stored {
             Ok(Ok(ack)) => Ok(ack.sequence),

@@ -228,6 +228,31 @@ fn component_id(source: &Source<'_>, key: &str, text: &Spanned<String>) -> Resul
     })
 }
 
+/// `hosts = ["zone=a", ...]`: each a `key=value` label.
+fn labels(source: &Source<'_>, key: &str, raw: &[Spanned<String>]) -> Result<Vec<String>> {
+    raw.iter()
+        .map(|label| {
+            let text = label.get_ref().trim();
+            match text.split_once('=') {
+                Some((k, v))
+                    if !k.is_empty()
+                        && !v.is_empty()
+                        && !text.contains([',', ' '])
+                        && !v.contains('=') =>
+                {
+                    Ok(text.to_owned())
+                }
+                _ => Err(source.error(
+                    label.span(),
+                    key,
+                    Kind::InvalidValue,
+                    format!("host label `{text}` must be `key=value` (like `zone=a`)"),
+                )),
+            }
+        })
+        .collect()
+}
+
 fn component(
     source: &Source<'_>,
     dir: &Path,
@@ -325,7 +350,24 @@ fn component(
         }
     }
     grants.env = raw.env.into_iter().collect();
+    let sha256 = match &raw.sha256 {
+        Some(text) if !wasm_cluster::deploy::is_digest(text.get_ref().trim()) => {
+            return Err(source.error(
+                text.span(),
+                key("sha256"),
+                Kind::InvalidValue,
+                format!(
+                    "the `sha256` of {id} must be `sha256:` and 64 lower-case hex digits, not `{}`",
+                    text.get_ref()
+                ),
+            ));
+        }
+        Some(text) => Some(text.get_ref().trim().to_owned()),
+        None => None,
+    };
     Ok(ComponentEntry {
+        hosts: labels(source, &key("hosts"), &raw.hosts)?,
+        sha256,
         id,
         path: dir.join(raw.path.get_ref()),
         grants,
@@ -480,6 +522,7 @@ fn group(
         },
     };
     Ok(GroupEntry {
+        hosts: labels(source, &key("hosts"), &raw.hosts)?,
         name,
         strategy: match raw.strategy {
             RawStrategy::OneForOne => Strategy::OneForOne,

@@ -117,6 +117,11 @@ pub struct ComponentEntry {
     /// The component it talks to most (`neighbour`): placed on the same shard if that one
     /// has started first.
     pub neighbour: Option<ComponentId>,
+    /// Labels a host must have to run it when the manifest is deployed to a cluster
+    /// (`hosts = ["zone=a"]`, each `key=value`).
+    pub hosts: Vec<String>,
+    /// The digest its file must have (`sha256 = "sha256:<hex>"`), if the manifest pins it.
+    pub sha256: Option<String>,
     /// Where its `path` value is written, for errors found when the file is checked.
     pub path_at: Position,
     /// Where its `id` value is written.
@@ -134,6 +139,8 @@ pub struct GroupEntry {
     pub intensity: Intensity,
     /// The members, in start order; each is a component of the manifest.
     pub members: Vec<ComponentId>,
+    /// Labels a host must have to run the group when deployed (over its members' own).
+    pub hosts: Vec<String>,
 }
 
 /// A parsed and validated manifest.
@@ -297,6 +304,35 @@ impl Manifest {
                     ));
                 }
             }
+            if let Some(pinned) = &entry.sha256 {
+                let bytes = std::fs::read(&entry.path).map_err(|e| {
+                    manifest_error(
+                        &self.file,
+                        entry.path_at,
+                        key.clone(),
+                        ManifestErrorKind::MissingFile,
+                        format!(
+                            "component file `{}` of {} cannot be read: {e}",
+                            entry.path.display(),
+                            entry.id
+                        ),
+                    )
+                })?;
+                let actual = wasm_cluster::deploy::digest(&bytes);
+                if &actual != pinned {
+                    return Err(manifest_error(
+                        &self.file,
+                        entry.path_at,
+                        format!("components[{i}].sha256"),
+                        ManifestErrorKind::DigestMismatch,
+                        format!(
+                            "component file `{}` of {} has digest {actual}, not the pinned {pinned}",
+                            entry.path.display(),
+                            entry.id
+                        ),
+                    ));
+                }
+            }
             let component = loader.load_file(&entry.path).map_err(|e| {
                 let message = format!("{} cannot be loaded", entry.id);
                 match manifest_error(
@@ -345,20 +381,45 @@ impl Manifest {
         base_limits: ResourceLimits,
     ) -> Result<Vec<GroupSpec>> {
         let loaded = self.check(engine)?;
+        Ok(self.specs_of(loaded, base_limits))
+    }
+
+    /// The spec of one of its components, running `component`: its grants, limits (its own,
+    /// then `[host.limits]`, then `base_limits`), restart policy, config, mailbox and
+    /// neighbour.
+    pub fn component_spec(
+        &self,
+        entry: &ComponentEntry,
+        component: LoadedComponent,
+        base_limits: ResourceLimits,
+    ) -> ComponentSpec {
+        let mut spec = ComponentSpec::new(entry.id.clone(), component)
+            .with_grants(entry.grants.clone())
+            .with_limits(entry.limits.or(&self.host.limits).apply(base_limits))
+            .with_restart(entry.restart);
+        spec.config_data = entry.config_data.clone();
+        spec.mailbox_capacity = entry.mailbox.or(self.host.mailbox);
+        spec.neighbour = entry.neighbour.clone();
+        spec
+    }
+
+    /// A group of the manifest by name.
+    pub fn group(&self, name: &str) -> Option<&GroupEntry> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// The groups to start, as [`Manifest::specs`], with each component's code given
+    /// (`loaded`, in the order of [`Manifest::components`]) instead of read from its file.
+    pub fn specs_of(
+        &self,
+        loaded: Vec<LoadedComponent>,
+        base_limits: ResourceLimits,
+    ) -> Vec<GroupSpec> {
         let mut specs: Vec<Option<ComponentSpec>> = self
             .components
             .iter()
             .zip(loaded)
-            .map(|(entry, component)| {
-                let mut spec = ComponentSpec::new(entry.id.clone(), component)
-                    .with_grants(entry.grants.clone())
-                    .with_limits(entry.limits.or(&self.host.limits).apply(base_limits))
-                    .with_restart(entry.restart);
-                spec.config_data = entry.config_data.clone();
-                spec.mailbox_capacity = entry.mailbox.or(self.host.mailbox);
-                spec.neighbour = entry.neighbour.clone();
-                Some(spec)
-            })
+            .map(|(entry, component)| Some(self.component_spec(entry, component, base_limits)))
             .collect();
         let mut take = |id: &ComponentId| {
             self.components
@@ -380,6 +441,6 @@ impl Manifest {
                 groups.push(GroupSpec::new(format!("component:{}", entry.id)).with_member(member));
             }
         }
-        Ok(groups)
+        groups
     }
 }

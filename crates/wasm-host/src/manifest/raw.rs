@@ -55,6 +55,11 @@ pub(crate) struct RawComponent {
     pub(crate) mailbox: Option<Spanned<u64>>,
     pub(crate) restart: Option<RawRestart>,
     pub(crate) neighbour: Option<Spanned<String>>,
+    /// Labels a host must have to run it when deployed (`["zone=a"]`).
+    #[serde(default)]
+    pub(crate) hosts: Vec<Spanned<String>>,
+    /// The SHA-256 its file must have (`sha256:<hex>`), checked by `deploy` and `validate`.
+    pub(crate) sha256: Option<Spanned<String>>,
     pub(crate) limits: Option<RawLimits>,
     #[serde(default)]
     pub(crate) capabilities: RawCapabilities,
@@ -155,6 +160,9 @@ pub(crate) struct RawGroup {
     pub(crate) strategy: RawStrategy,
     pub(crate) members: Spanned<Vec<Spanned<String>>>,
     pub(crate) intensity: Option<RawIntensity>,
+    /// Labels a host must have to run the group when deployed.
+    #[serde(default)]
+    pub(crate) hosts: Vec<Spanned<String>>,
 }
 
 /// `strategy = "one-for-one" | "one-for-all" | "rest-for-one"`.

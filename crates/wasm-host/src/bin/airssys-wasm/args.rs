@@ -57,15 +57,118 @@ pub enum Command {
     /// Write a new component project (Rust, Python or JavaScript) with a manifest to run it.
     New(NewArgs),
     /// Talk to a running host's admin endpoint (`run --admin`): list, show, call, send,
-    /// stop, start and upgrade its components.
+    /// stop, start and upgrade its components; or, with --cluster, list every component of
+    /// a cluster with its host.
     Ctl(CtlArgs),
+    /// Join a cluster with no manifest and run whatever the cluster places here.
+    Host(HostArgs),
+    /// Deploy a manifest's components to a cluster as one application (again: apply what
+    /// changed, live-upgrading changed code).
+    Deploy(DeployArgs),
+    /// Remove an application from a cluster: its components stop wherever they run.
+    Undeploy(UndeployArgs),
+}
+
+/// Which cluster: its NATS servers and its name.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// The cluster's NATS server(s), `nats://host:port` (comma-separated for several).
+    #[arg(long = "cluster", value_name = "URL")]
+    pub url: String,
+    /// The cluster's name.
+    #[arg(long, value_name = "CLUSTER", default_value = DEFAULT_CLUSTER)]
+    pub name: String,
+    /// Replicas of the cluster's buckets if this command is the first to make them (3 on a
+    /// three-server NATS cluster).
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
+}
+
+impl ClusterArgs {
+    /// The server URLs.
+    pub fn urls(&self) -> Vec<String> {
+        self.url
+            .split(',')
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// This host's name in the cluster (unique: a second live process of the name is
+    /// refused).
+    #[arg(long = "host", value_name = "NAME")]
+    pub host: String,
+    /// A label of this host, `key=value` (repeatable): deployed components that name label
+    /// constraints (`hosts = ["zone=a"]`) run only on hosts with them.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// This host's lease in milliseconds: when it lapses, its components start elsewhere.
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    pub lease_ms: u64,
+    /// How long a host whose lease lapsed is waited for before it is given up, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub give_up_ms: u64,
+    /// Serve the admin endpoint on this address, e.g. `127.0.0.1:9100`.
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<std::net::SocketAddr>,
+    /// The bearer token of the admin endpoint's operations.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "AIRSSYS_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+    /// Meter fuel, so that deployed components may set `max_fuel`.
+    #[arg(long)]
+    pub fuel: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// The application's manifest (TOML, without `[cluster]`).
+    pub manifest: PathBuf,
+    /// The application's name (default: the manifest's file name without `.toml`).
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+    /// Wait this many seconds for every component to run, then print where each runs
+    /// (0: do not wait).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub wait: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct UndeployArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// The application's name.
+    pub app: String,
 }
 
 #[derive(Debug, Args)]
 pub struct CtlArgs {
     /// The admin endpoint, e.g. `http://127.0.0.1:9100`.
-    #[arg(long, value_name = "URL", env = "AIRSSYS_ADMIN")]
-    pub admin: String,
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "AIRSSYS_ADMIN",
+        required_unless_present = "cluster"
+    )]
+    pub admin: Option<String>,
+    /// With `ls`: list every component of the cluster on these NATS server(s) instead, with
+    /// its host, state and epoch, and why a deployed one waits.
+    #[arg(long, value_name = "URL", conflicts_with = "admin")]
+    pub cluster: Option<String>,
+    /// The cluster's name, with --cluster.
+    #[arg(long, value_name = "CLUSTER", requires = "cluster", default_value = DEFAULT_CLUSTER)]
+    pub name: String,
     /// The bearer token for operations (stop, start, upgrade, call, send).
     #[arg(
         long,

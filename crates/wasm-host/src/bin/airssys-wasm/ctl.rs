@@ -142,7 +142,20 @@ fn component_path(id: &str, verb: Option<&str>) -> Result<String, Failure> {
 }
 
 pub async fn ctl(args: CtlArgs) -> Outcome {
-    let endpoint = Endpoint::parse(&args.admin)?;
+    if let Some(url) = &args.cluster {
+        return match args.verb {
+            CtlVerb::Ls => crate::cluster_ls::ls(url, &args.name, args.json).await,
+            _ => Err(invalid(anyhow!(
+                "with --cluster, ctl only lists (`ls`); the other verbs talk to one host: give its --admin endpoint"
+            ))),
+        };
+    }
+    let admin = args.admin.as_deref().ok_or_else(|| {
+        invalid(anyhow!(
+            "ctl needs --admin <url> (or --cluster <url> for ls)"
+        ))
+    })?;
+    let endpoint = Endpoint::parse(admin)?;
     let token = args.token.as_deref();
     let send = |method, path: String, body| {
         let endpoint = &endpoint;

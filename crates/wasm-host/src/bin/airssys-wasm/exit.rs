@@ -43,7 +43,11 @@ pub fn from_host(error: wasm_host::Error) -> Failure {
         | wasm_host::Error::ReadManifest { .. }
         | wasm_host::Error::Runtime(_)
         | wasm_host::Error::Limits { .. }
-        | wasm_host::Error::Admin { .. } => Failure::Invalid(error.into()),
+        | wasm_host::Error::Admin { .. }
+        | wasm_host::Error::Deploy { .. }
+        | wasm_host::Error::Cluster(
+            wasm_host::ClusterError::UnknownApp { .. } | wasm_host::ClusterError::Code { .. },
+        ) => Failure::Invalid(error.into()),
         other => Failure::Runtime(other.into()),
     }
 }

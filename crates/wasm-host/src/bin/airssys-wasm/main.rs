@@ -7,7 +7,12 @@
 //! - `inspect <file.wasm>`: print a component's imports, exports and metadata;
 //! - `new <dir> --lang rust|python|js`: write a component project and a manifest to run it;
 //! - `ctl --admin <url> <verb>`: list, show, call, send, stop, start or upgrade the components
-//!   of a host running with `run --admin`.
+//!   of a host running with `run --admin`; `ctl --cluster <url> ls`: every component of a
+//!   cluster, with its host;
+//! - `host --cluster <url> --host <name>`: join a cluster with no manifest and run what the
+//!   cluster places here;
+//! - `deploy --cluster <url> app.toml`, `undeploy --cluster <url> <app>`: put an application
+//!   into a cluster (or change it), or take it out.
 //!
 //! Compiled components are kept in a cache directory between runs (`--cache-dir`,
 //! `AIRSSYS_CACHE_DIR`, by default the XDG cache dir; `--no-cache` turns it off), so a second
@@ -21,8 +26,11 @@
 mod args;
 mod cache;
 mod call;
+mod cluster_ls;
 mod ctl;
+mod deploy;
 mod exit;
+mod host;
 mod inspect;
 mod logging;
 mod new;
@@ -83,6 +91,9 @@ fn main() -> ExitCode {
             Command::Inspect(args) => inspect::inspect(args, &cache).await,
             Command::New(args) => new::new(args).await,
             Command::Ctl(args) => ctl::ctl(args).await,
+            Command::Host(args) => host::host(args, &cache).await,
+            Command::Deploy(args) => deploy::deploy(args, &cache).await,
+            Command::Undeploy(args) => deploy::undeploy(args).await,
         }
     });
     match outcome {
