@@ -146,10 +146,29 @@ impl Outbox {
     }
 }
 
-pub(crate) async fn options(
+/// Checks `config`, connects to its servers and opens the cluster's buckets.
+pub(crate) async fn open(
     config: &ClusterConfig,
     signals: Arc<Signals>,
-) -> Result<ConnectOptions> {
+) -> Result<(Client, Names, Store)> {
+    config.validate()?;
+    let client = options(config, signals)
+        .await?
+        .connect(config.urls.as_slice())
+        .await
+        .map_err(|source| Error::Connect {
+            url: config.url_text(),
+            host: config.host.clone(),
+            source,
+        })?;
+    let mut js = async_nats::jetstream::new(client.clone());
+    js.set_timeout(config.timeout);
+    let names = Names::new(&config.name);
+    let store = Store::open(js, &names, config).await?;
+    Ok((client, names, store))
+}
+
+async fn options(config: &ClusterConfig, signals: Arc<Signals>) -> Result<ConnectOptions> {
     let options =
         match &config.auth {
             Auth::None => ConnectOptions::new(),
@@ -194,23 +213,10 @@ impl NatsTransport {
     /// [`Error::HostNameTaken`] naming the live process that holds the name,
     /// [`Error::Subscribe`].
     pub async fn connect(config: ClusterConfig) -> Result<Self> {
-        config.validate()?;
         let signals = Arc::new(Signals::default());
-        let client = options(&config, signals.clone())
-            .await?
-            .connect(config.urls.as_slice())
-            .await
-            .map_err(|source| Error::Connect {
-                url: config.url_text(),
-                host: config.host.clone(),
-                source,
-            })?;
+        let (client, names, store) = open(&config, signals.clone()).await?;
         // Every server says it at once; it only grows when the connection moves.
         signals.reconnected.store(false, Ordering::Release);
-        let mut js = async_nats::jetstream::new(client.clone());
-        js.set_timeout(config.timeout);
-        let names = Names::new(&config.name);
-        let store = Store::open(js, &names, &config).await?;
         let max_payload = client.server_info().max_payload;
         let inner = Arc::new(Inner {
             names,

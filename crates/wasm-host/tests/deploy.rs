@@ -725,6 +725,14 @@ async fn a_partitioned_hosts_components_move_and_it_serves_them_neither_meanwhil
             told.get_mut(i).unwrap().push(n);
         }
     }
+    // Meanwhile p, still cut off, has handled nothing more: what it still lists (fenced) has
+    // the count it had before the partition.
+    let during = admin_list(&admin);
+    for i in &on_p {
+        if let Some(handled) = during.get(i) {
+            assert_eq!(*handled, 5, "{i} was served on p while cut off");
+        }
+    }
     // Heal: p comes back as a new incarnation and serves none of what moved.
     proxy.heal();
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -46,35 +46,21 @@ impl AppStore {
         replicas: usize,
         url: &str,
     ) -> Result<Self> {
-        // Several hosts may make it at once, on a NATS cluster that elects its leader.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        let store = loop {
-            if let Ok(store) = js.get_key_value(&bucket).await {
-                break store;
-            }
-            let made = js
-                .create_key_value(kv::Config {
+        let store = super::open_or_make(
+            format!("the applications bucket `{bucket}`"),
+            url,
+            || js.get_key_value(&bucket),
+            || {
+                js.create_key_value(kv::Config {
                     bucket: bucket.clone(),
                     history: 1,
                     storage: StorageType::File,
                     num_replicas: replicas,
                     ..kv::Config::default()
                 })
-                .await;
-            match made {
-                Ok(store) => break store,
-                Err(_) if std::time::Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                }
-                Err(source) => {
-                    return Err(Error::JetStream {
-                        what: format!("cannot open the applications bucket `{bucket}`"),
-                        url: url.to_owned(),
-                        source: Box::new(source),
-                    });
-                }
-            }
-        };
+            },
+        )
+        .await?;
         Ok(Self {
             js: js.clone(),
             bucket: store,

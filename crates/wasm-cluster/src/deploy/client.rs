@@ -31,20 +31,7 @@ impl ClusterClient {
     ///
     /// As [`crate::NatsTransport::connect`], short of taking a host name.
     pub async fn connect(config: ClusterConfig) -> Result<Self> {
-        config.validate()?;
-        let client = crate::transport::options(&config, Arc::default())
-            .await?
-            .connect(config.urls.as_slice())
-            .await
-            .map_err(|source| Error::Connect {
-                url: config.url_text(),
-                host: config.host.clone(),
-                source,
-            })?;
-        let mut js = async_nats::jetstream::new(client.clone());
-        js.set_timeout(config.timeout);
-        let names = Names::new(&config.name);
-        let store = Store::open(js, &names, &config).await?;
+        let (client, names, store) = crate::transport::open(&config, Arc::default()).await?;
         Ok(Self {
             client,
             store,

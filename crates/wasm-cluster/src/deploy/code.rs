@@ -53,35 +53,21 @@ impl CodeStore {
         replicas: usize,
         url: &str,
     ) -> Result<Self> {
-        // Several hosts may make it at once, on a NATS cluster that elects its leader.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        let store = loop {
-            if let Ok(store) = js.get_object_store(&bucket).await {
-                break store;
-            }
-            let made = js
-                .create_object_store(object_store::Config {
+        let store = super::open_or_make(
+            format!("the code store `{bucket}`"),
+            url,
+            || js.get_object_store(&bucket),
+            || {
+                js.create_object_store(object_store::Config {
                     bucket: bucket.clone(),
                     description: Some(format!("the deployed code of cluster {cluster}")),
                     storage: StorageType::File,
                     num_replicas: replicas,
                     ..object_store::Config::default()
                 })
-                .await;
-            match made {
-                Ok(store) => break store,
-                Err(_) if std::time::Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                }
-                Err(source) => {
-                    return Err(Error::JetStream {
-                        what: format!("cannot open the code store `{bucket}`"),
-                        url: url.to_owned(),
-                        source: Box::new(source),
-                    });
-                }
-            }
-        };
+            },
+        )
+        .await?;
         Ok(Self {
             store,
             cluster: cluster.to_owned(),

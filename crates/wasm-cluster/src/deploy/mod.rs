@@ -7,10 +7,49 @@ mod client;
 mod code;
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use wasm_core::ComponentId;
 
 pub use apps::{AppEntry, AppStore};
+
+/// Opens a JetStream store with `get`, or makes it with `make` when it does not exist yet.
+/// Several hosts may make it at once, and a new NATS cluster serves it a moment after it
+/// exists: both are tried again for up to 15 s. The last error names `what`.
+async fn open_or_make<T, GE, E, G, GF, M, MF>(
+    what: String,
+    url: &str,
+    mut get: G,
+    mut make: M,
+) -> crate::Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    G: FnMut() -> GF,
+    GF: Future<Output = Result<T, GE>>,
+    M: FnMut() -> MF,
+    MF: Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(store) = get().await {
+            return Ok(store);
+        }
+        match make().await {
+            Ok(store) => return Ok(store),
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(source) => {
+                return Err(crate::Error::JetStream {
+                    what: format!("cannot open {what}"),
+                    url: url.to_owned(),
+                    source: Box::new(source),
+                });
+            }
+        }
+    }
+}
 pub use client::ClusterClient;
 pub use code::{CodeStore, digest, is_digest};
 

@@ -82,9 +82,38 @@ pub struct ClusterArgs {
     /// three-server NATS cluster).
     #[arg(long, default_value_t = 1)]
     pub replicas: usize,
+    /// Authenticate with this NATS `.creds` file (JWT and nkey seed).
+    #[arg(long, value_name = "FILE", conflicts_with = "nats_token")]
+    pub creds: Option<PathBuf>,
+    /// Authenticate with this NATS token.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "AIRSSYS_NATS_TOKEN",
+        hide_env_values = true
+    )]
+    pub nats_token: Option<String>,
 }
 
 impl ClusterArgs {
+    /// The cluster settings of a process named `host` (checked).
+    pub fn config(&self, host: &str) -> anyhow::Result<wasm_host::ClusterConfig> {
+        let urls = self.urls();
+        let first = urls
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("--cluster names no NATS server"))?;
+        let mut config = wasm_host::ClusterConfig::new(first, host, self.name.as_str());
+        config.urls = urls;
+        config.replicas = self.replicas;
+        if let Some(file) = &self.creds {
+            config.auth = wasm_host::ClusterAuth::CredentialsFile(file.clone());
+        } else if let Some(token) = &self.nats_token {
+            config.auth = wasm_host::ClusterAuth::Token(token.clone());
+        }
+        Ok(config)
+    }
+
     /// The server URLs.
     pub fn urls(&self) -> Vec<String> {
         self.url
@@ -93,6 +122,24 @@ impl ClusterArgs {
             .filter(|u| !u.is_empty())
             .collect()
     }
+}
+
+/// The admin endpoint of a host that runs (`run`, `host`).
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Serve the admin endpoint (metrics, health, inventory, operations) on this address,
+    /// e.g. `127.0.0.1:9100` (over a manifest's `[host] admin`).
+    #[arg(long = "admin", value_name = "ADDR")]
+    pub addr: Option<std::net::SocketAddr>,
+    /// The bearer token of the admin endpoint's operations; needed when the address is not
+    /// loopback.
+    #[arg(
+        long = "admin-token",
+        value_name = "TOKEN",
+        env = "AIRSSYS_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -113,17 +160,8 @@ pub struct HostArgs {
     /// How long a host whose lease lapsed is waited for before it is given up, in ms.
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub give_up_ms: u64,
-    /// Serve the admin endpoint on this address, e.g. `127.0.0.1:9100`.
-    #[arg(long, value_name = "ADDR")]
-    pub admin: Option<std::net::SocketAddr>,
-    /// The bearer token of the admin endpoint's operations.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "AIRSSYS_ADMIN_TOKEN",
-        hide_env_values = true
-    )]
-    pub admin_token: Option<String>,
+    #[command(flatten)]
+    pub admin: AdminArgs,
     /// Meter fuel, so that deployed components may set `max_fuel`.
     #[arg(long)]
     pub fuel: bool,
@@ -169,6 +207,22 @@ pub struct CtlArgs {
     /// The cluster's name, with --cluster.
     #[arg(long, value_name = "CLUSTER", requires = "cluster", default_value = DEFAULT_CLUSTER)]
     pub name: String,
+    /// With --cluster: authenticate with this NATS `.creds` file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "cluster",
+        conflicts_with = "nats_token"
+    )]
+    pub creds: Option<PathBuf>,
+    /// With --cluster: authenticate with this NATS token.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "AIRSSYS_NATS_TOKEN",
+        hide_env_values = true
+    )]
+    pub nats_token: Option<String>,
     /// The bearer token for operations (stop, start, upgrade, call, send).
     #[arg(
         long,
@@ -281,19 +335,8 @@ pub struct RunArgs {
     /// (for example a component's totals). Repeatable.
     #[arg(long, value_name = "ID=PAYLOAD", requires = "exit_when_idle")]
     pub report: Vec<Message>,
-    /// Serve the admin endpoint (metrics, health, inventory, operations) on this address,
-    /// e.g. `127.0.0.1:9100` (over the manifest's `[host] admin`).
-    #[arg(long, value_name = "ADDR")]
-    pub admin: Option<std::net::SocketAddr>,
-    /// The bearer token of the admin endpoint's operations; needed when the address is not
-    /// loopback.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "AIRSSYS_ADMIN_TOKEN",
-        hide_env_values = true
-    )]
-    pub admin_token: Option<String>,
+    #[command(flatten)]
+    pub admin: AdminArgs,
     /// Upgrade a component when its `.wasm` file changes on disk, and apply the manifest
     /// when it changes (components added, removed or changed are started, stopped or
     /// upgraded).

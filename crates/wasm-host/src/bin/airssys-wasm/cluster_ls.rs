@@ -75,13 +75,8 @@ fn lines(apps: &[Deployed], view: &ClusterView) -> Vec<Line> {
     out
 }
 
-pub async fn ls(url: &str, name: &str, as_json: bool) -> Outcome {
-    let args = ClusterArgs {
-        url: url.to_owned(),
-        name: name.to_owned(),
-        replicas: 1,
-    };
-    let client = crate::deploy::client(&args).await?;
+pub async fn ls(args: &ClusterArgs, as_json: bool) -> Outcome {
+    let client = crate::deploy::client(args).await?;
     let view = client.view().await.map_err(|e| runtime(anyhow!(e)))?;
     let store = client.apps().await.map_err(|e| runtime(anyhow!(e)))?;
     let mut apps = Vec::new();

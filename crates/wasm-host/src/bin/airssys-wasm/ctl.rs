@@ -144,7 +144,16 @@ fn component_path(id: &str, verb: Option<&str>) -> Result<String, Failure> {
 pub async fn ctl(args: CtlArgs) -> Outcome {
     if let Some(url) = &args.cluster {
         return match args.verb {
-            CtlVerb::Ls => crate::cluster_ls::ls(url, &args.name, args.json).await,
+            CtlVerb::Ls => {
+                let cluster = crate::args::ClusterArgs {
+                    url: url.clone(),
+                    name: args.name.clone(),
+                    replicas: 1,
+                    creds: args.creds.clone(),
+                    nats_token: args.nats_token.clone(),
+                };
+                crate::cluster_ls::ls(&cluster, args.json).await
+            }
             _ => Err(invalid(anyhow!(
                 "with --cluster, ctl only lists (`ls`); the other verbs talk to one host: give its --admin endpoint"
             ))),

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use wasm_host::deploy::{self, ClusterClient, DeployReport, Deployed};
-use wasm_host::{ClusterConfig, ComponentId, Host, Manifest};
+use wasm_host::{ComponentId, Host, Manifest};
 
 use crate::args::{ClusterArgs, DeployArgs, UndeployArgs};
 use crate::cache::Cache;
@@ -12,18 +12,9 @@ use crate::exit::{Failure, Outcome, from_host, invalid, runtime};
 
 /// A client of the cluster's buckets, named after this process.
 pub async fn client(args: &ClusterArgs) -> Result<ClusterClient, Failure> {
-    let urls = args.urls();
-    let first = urls
-        .first()
-        .cloned()
-        .ok_or_else(|| invalid(anyhow!("--cluster names no NATS server")))?;
-    let mut config = ClusterConfig::new(
-        first,
-        format!("client-{}", std::process::id()),
-        args.name.as_str(),
-    );
-    config.urls = urls;
-    config.replicas = args.replicas;
+    let config = args
+        .config(&format!("client-{}", std::process::id()))
+        .map_err(invalid)?;
     ClusterClient::connect(config)
         .await
         .map_err(|e| from_host(e.into()))

@@ -14,16 +14,9 @@ use crate::exit::{Outcome, from_host, invalid, runtime};
 use crate::signals::Signals;
 
 fn config(args: &HostArgs) -> Result<ClusterConfig, crate::exit::Failure> {
-    let urls = args.cluster.urls();
-    let first = urls
-        .first()
-        .cloned()
-        .ok_or_else(|| invalid(anyhow!("--cluster names no NATS server")))?;
-    let mut config = ClusterConfig::new(first, args.host.as_str(), args.cluster.name.as_str());
-    config.urls = urls;
+    let mut config = args.cluster.config(&args.host).map_err(invalid)?;
     config.lease = Duration::from_millis(args.lease_ms);
     config.give_up = Duration::from_millis(args.give_up_ms);
-    config.replicas = args.cluster.replicas;
     config.places = true;
     for label in &args.labels {
         let (key, value) = label.split_once('=').ok_or_else(|| {
@@ -48,10 +41,10 @@ pub async fn host(args: HostArgs, cache: &Cache) -> Outcome {
         .cluster(config)
         .cluster_storage()
         .fuel(args.fuel);
-    builder = match args.admin {
+    builder = match args.admin.addr {
         Some(addr) => {
             let mut admin = AdminConfig::new(addr);
-            admin.token = args.admin_token.clone();
+            admin.token = args.admin.token.clone();
             builder.admin(admin)
         }
         None => builder.no_admin(),

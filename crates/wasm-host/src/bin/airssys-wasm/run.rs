@@ -43,8 +43,8 @@ pub async fn run(args: RunArgs, cache: &Cache) -> Outcome {
     // Installed before anything starts: a signal from now on stops the system cleanly.
     let mut signals = Signals::install().map_err(runtime)?;
     let admin = Admin {
-        addr: args.admin,
-        token: args.admin_token.clone(),
+        addr: args.admin.addr,
+        token: args.admin.token.clone(),
     };
     let system = System::start(&args.system, manifest, cache, Some(&admin)).await?;
     let driven = drive(&system, &mut signals, &args, &sends, &requests, &reports).await;
