@@ -37,6 +37,7 @@ const FIXTURES: Workspace = Workspace {
         ("sequencer-v2", Kind::Wasip2),
         ("counter-v2", Kind::Wasip2),
         ("counter-broken", Kind::Wasip2),
+        ("http-hello", Kind::Wasip2),
         ("py-kit", Kind::Python),
         ("js-kit", Kind::JavaScript),
     ],

@@ -690,6 +690,12 @@ impl ActorSystem {
         &self.ctx.engine
     }
 
+    /// The services this system's components reach (its router, directory, storage, clock
+    /// and audit): for an instance run outside an actor, such as an HTTP handler's.
+    pub fn host_services(&self) -> wasm_runtime::HostServices {
+        self.ctx.services()
+    }
+
     /// Stops every group (members in reverse start order, each `shutdown` called), waits for
     /// every actor to end, and stops the timeout task. Idempotent.
     pub async fn shutdown(&self) {

@@ -140,6 +140,14 @@ pub enum Error {
         /// The cluster's name.
         cluster: String,
     },
+    /// HTTP ingress cannot be served.
+    #[error("HTTP ingress on {addr}: {reason}")]
+    Http {
+        /// The address it was to listen on.
+        addr: std::net::SocketAddr,
+        /// Why it cannot, naming the route.
+        reason: String,
+    },
     /// An application cannot be deployed, or a host cannot run what was deployed.
     #[error("application `{app}`: {detail}")]
     Deploy {

@@ -76,6 +76,8 @@ pub(crate) struct Core {
     stopped: Mutex<BTreeMap<ComponentId, ComponentSpec>>,
     /// Set while a manifest's components are expected but not all started yet.
     awaiting_load: AtomicBool,
+    /// HTTP ingress, while it serves.
+    pub(crate) ingress: Mutex<Option<Arc<crate::ingress::IngressServer>>>,
 }
 
 impl Host {
@@ -97,6 +99,7 @@ impl Host {
             request_timeout,
             stopped: Mutex::new(BTreeMap::new()),
             awaiting_load: AtomicBool::new(awaiting_load),
+            ingress: Mutex::new(None),
         });
         Self { core, admin: None }
     }
@@ -348,6 +351,107 @@ impl Host {
         self.core.cluster.as_ref().map(NatsTransport::stats)
     }
 
+    /// Serves HTTP ingress on `config.addr` with `routes` (see [`crate::ingress`]); returns
+    /// the address it listens on. Replaces the routes served before, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Http`] naming the address: a malformed or duplicate route, grants that
+    /// do not compile, an address it cannot listen on.
+    pub async fn serve_http(
+        &self,
+        config: crate::ingress::HttpConfig,
+        routes: Vec<crate::ingress::HttpRoute>,
+    ) -> Result<SocketAddr> {
+        let server = crate::ingress::IngressServer::start(config, routes, &self.core)?;
+        let addr = server.addr();
+        let old = self.core.ingress.lock().replace(Arc::new(server));
+        if let Some(old) = old {
+            old.stop().await;
+        }
+        Ok(addr)
+    }
+
+    /// Serves the manifest's `[[http]]` routes on `addr` (its handlers compiled here; its
+    /// actors must be running, on this host or in its cluster), with the manifest's caps.
+    ///
+    /// # Errors
+    ///
+    /// As [`Manifest::check_handlers`] and [`Host::serve_http`].
+    pub async fn serve_manifest_http(
+        &self,
+        manifest: &Manifest,
+        addr: SocketAddr,
+    ) -> Result<SocketAddr> {
+        let handlers = manifest.check_handlers(self.core.system.engine())?;
+        let http = manifest.http();
+        let mut routes = Vec::with_capacity(http.routes.len());
+        for route in &http.routes {
+            let target = match http
+                .handlers
+                .iter()
+                .zip(&handlers)
+                .find(|(entry, _)| entry.id == route.component)
+            {
+                Some((entry, handler)) => {
+                    crate::ingress::HttpTarget::Handler(Box::new(crate::ingress::HandlerSpec {
+                        id: entry.id.clone(),
+                        handler: handler.clone(),
+                        grants: entry.grants.clone(),
+                        limits: entry
+                            .limits
+                            .or(&manifest.host().limits)
+                            .apply(self.core.limits),
+                    }))
+                }
+                None => crate::ingress::HttpTarget::Actor(route.component.clone()),
+            };
+            routes.push(crate::ingress::HttpRoute {
+                route: route.route.clone(),
+                target,
+            });
+        }
+        let mut config = crate::ingress::HttpConfig::new(addr);
+        if let Some(max) = manifest.host().http_max_body {
+            config.max_body = max;
+        }
+        if let Some(cap) = manifest.host().http_concurrency {
+            config.max_concurrency = cap;
+        }
+        self.serve_http(config, routes).await
+    }
+
+    /// Where HTTP ingress listens, if it serves.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.core.ingress.lock().as_ref().map(|s| s.addr())
+    }
+
+    /// The HTTP routes served, in the order given, each with what it leads to
+    /// (`handler <id>` or `actor <id>`).
+    pub fn http_routes(&self) -> Vec<(String, String)> {
+        self.core
+            .ingress
+            .lock()
+            .as_ref()
+            .map(|s| {
+                s.routes()
+                    .iter()
+                    .map(|l| (l.route.clone(), format!("{} {}", l.kind, l.id)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Compiles a handler component (one that exports `wasi:http/incoming-handler`) on this
+    /// host's engine, for an [`crate::ingress::HttpTarget::Handler`] route.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Runtime`] if the file cannot be read or is not such a component.
+    pub fn load_handler_file(&self, path: impl AsRef<Path>) -> Result<wasm_runtime::LoadedHandler> {
+        Ok(self.core.system.engine().load_handler_file(path.as_ref())?)
+    }
+
     /// This host's cluster transport, if it is in a cluster.
     pub fn cluster(&self) -> Option<&NatsTransport> {
         self.core.cluster.as_ref()
@@ -486,6 +590,11 @@ impl Host {
     ///
     /// [`crate::Error::Storage`] if the storage cannot be closed.
     pub async fn shutdown(&self) -> Result<()> {
+        // Ingress first: requests in flight finish (within its grace) while components run.
+        let ingress = self.core.ingress.lock().take();
+        if let Some(ingress) = ingress {
+            ingress.stop().await;
+        }
         if let Some(admin) = &self.admin {
             admin.stop().await;
         }

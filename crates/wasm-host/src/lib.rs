@@ -46,6 +46,7 @@ mod builder;
 pub mod deploy;
 mod error;
 mod host;
+pub mod ingress;
 mod manifest;
 mod storage;
 
@@ -54,8 +55,8 @@ pub use builder::HostBuilder;
 pub use error::{Error, ManifestErrorKind, Result};
 pub use host::{Events, Host};
 pub use manifest::{
-    ComponentEntry, GroupEntry, HostSection, LimitOverrides, MEMORY_STORAGE, Manifest, Position,
-    StorageLocation,
+    ComponentEntry, GroupEntry, HostSection, HttpSection, LimitOverrides, MEMORY_STORAGE, Manifest,
+    Position, RouteEntry, StorageLocation,
 };
 pub use storage::{CommitStats, MemoryStorage, RedbOptions, RedbStorage};
 pub use wasm_cluster::{Auth as ClusterAuth, ClusterConfig, ClusterStats};

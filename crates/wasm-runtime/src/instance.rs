@@ -70,18 +70,18 @@ pub struct ComponentInstance {
 }
 
 /// The store and the bookkeeping around each call.
-struct Runner {
-    id: ComponentId,
-    store: Store<ComponentState>,
-    limits: ResourceLimits,
-    epoch_ticks: u64,
-    meter: Arc<CpuMeter>,
-    fuel: bool,
-    poisoned: Option<String>,
+pub(crate) struct Runner {
+    pub(crate) id: ComponentId,
+    pub(crate) store: Store<ComponentState>,
+    pub(crate) limits: ResourceLimits,
+    pub(crate) epoch_ticks: u64,
+    pub(crate) meter: Arc<CpuMeter>,
+    pub(crate) fuel: bool,
+    pub(crate) poisoned: Option<String>,
     /// Wall-clock time of the last call.
-    last_call: Duration,
+    pub(crate) last_call: Duration,
     /// Guest running time over every call so far.
-    cpu_time: Duration,
+    pub(crate) cpu_time: Duration,
 }
 
 impl fmt::Debug for ComponentInstance {
@@ -110,50 +110,7 @@ impl ComponentInstance {
         component: &LoadedComponent,
         spec: InstanceSpec,
     ) -> Result<Self> {
-        let InstanceSpec {
-            capabilities,
-            services,
-            limits,
-        } = spec;
-        let id = capabilities.component().clone();
-        check_limits(engine, &id, &limits)?;
-        let stderr = StderrTail::default();
-        let wasi = wasi::build(&capabilities, &services.audit, &stderr)?;
-        let meter = CpuMeter::new(
-            Duration::from_millis(limits.max_execution_time_ms),
-            engine.config().epoch_tick,
-        );
-        let http_gate = HttpGate::new(Arc::clone(&capabilities), Arc::clone(&services.audit));
-        let state = ComponentState {
-            id: id.clone(),
-            caps: capabilities,
-            services,
-            wasi,
-            http: WasiHttpCtx::new(),
-            http_gate,
-            table: ResourceTable::new(),
-            limiter: Limiter::new(limits.max_memory_bytes),
-            stderr,
-            meter: Arc::clone(&meter),
-            txn: None,
-        };
-        let mut store = Store::new(engine.wasmtime(), state);
-        store.limiter(|state| &mut state.limiter);
-        let on_deadline = Arc::clone(&meter);
-        store.epoch_deadline_callback(move |mut ctx| {
-            Ok(on_deadline.on_deadline(&mut ctx.data_mut().limiter))
-        });
-        let mut runner = Runner {
-            id,
-            store,
-            limits,
-            epoch_ticks: engine.ticks_for(limits.max_execution_time_ms),
-            meter,
-            fuel: engine.config().fuel,
-            poisoned: None,
-            last_call: Duration::ZERO,
-            cpu_time: Duration::ZERO,
-        };
+        let mut runner = Runner::new(engine, spec)?;
         let (started, timeout) = runner.begin(runner.call_timeout())?;
         let pre = component.pre();
         let store = &mut runner.store;
@@ -164,30 +121,7 @@ impl ComponentInstance {
         };
         let outcome = runner.meter.metered(call, started, timeout).await;
         let (instance, guest) = match outcome {
-            Some(Err(e)) => {
-                // A limit (deadline, memory, stack) during instantiation is a limit; anything
-                // else is a failed instantiation.
-                let hit = runner.store.data_mut().limiter.take_hit();
-                return Err(match classify(&e, hit) {
-                    Failure::Limit(limit, detail) => Error::LimitExceeded {
-                        component: runner.id,
-                        export: "instantiate",
-                        limit,
-                        detail,
-                    },
-                    Failure::Trap(_) => match capacity::explain(&e, engine.active_pool()) {
-                        Some(detail) => Error::Capacity {
-                            component: runner.id,
-                            detail,
-                            source: boxed(e),
-                        },
-                        None => Error::Instantiate {
-                            component: runner.id,
-                            source: boxed(e),
-                        },
-                    },
-                });
-            }
+            Some(Err(e)) => return Err(runner.instantiate_failure(engine, e)),
             other => runner.complete("instantiate", timeout, other).await?,
         };
         Ok(Self {
@@ -397,13 +331,87 @@ fn lifecycle(guest: &RuntimeHost) -> &lifecycle::Guest {
 }
 
 impl Runner {
-    fn call_timeout(&self) -> Duration {
+    /// A fresh store for one instance of `spec`: its WASI context, host state, memory limiter
+    /// and CPU meter, with nothing instantiated yet.
+    pub(crate) fn new(engine: &WasmEngine, spec: InstanceSpec) -> Result<Self> {
+        let InstanceSpec {
+            capabilities,
+            services,
+            limits,
+        } = spec;
+        let id = capabilities.component().clone();
+        check_limits(engine, &id, &limits)?;
+        let stderr = StderrTail::default();
+        let wasi = wasi::build(&capabilities, &services.audit, &stderr)?;
+        let meter = CpuMeter::new(
+            Duration::from_millis(limits.max_execution_time_ms),
+            engine.config().epoch_tick,
+        );
+        let http_gate = HttpGate::new(Arc::clone(&capabilities), Arc::clone(&services.audit));
+        let state = ComponentState {
+            id: id.clone(),
+            caps: capabilities,
+            services,
+            wasi,
+            http: WasiHttpCtx::new(),
+            http_gate,
+            table: ResourceTable::new(),
+            limiter: Limiter::new(limits.max_memory_bytes),
+            stderr,
+            meter: Arc::clone(&meter),
+            txn: None,
+        };
+        let mut store = Store::new(engine.wasmtime(), state);
+        store.limiter(|state| &mut state.limiter);
+        let on_deadline = Arc::clone(&meter);
+        store.epoch_deadline_callback(move |mut ctx| {
+            Ok(on_deadline.on_deadline(&mut ctx.data_mut().limiter))
+        });
+        Ok(Runner {
+            id,
+            store,
+            limits,
+            epoch_ticks: engine.ticks_for(limits.max_execution_time_ms),
+            meter,
+            fuel: engine.config().fuel,
+            poisoned: None,
+            last_call: Duration::ZERO,
+            cpu_time: Duration::ZERO,
+        })
+    }
+
+    /// What a failed instantiation is: a limit (deadline, memory, stack), a full pool, or a
+    /// failed instantiation.
+    pub(crate) fn instantiate_failure(&mut self, engine: &WasmEngine, e: wasmtime::Error) -> Error {
+        let hit = self.store.data_mut().limiter.take_hit();
+        match classify(&e, hit) {
+            Failure::Limit(limit, detail) => Error::LimitExceeded {
+                component: self.id.clone(),
+                export: "instantiate",
+                limit,
+                detail,
+            },
+            Failure::Trap(_) => match capacity::explain(&e, engine.active_pool()) {
+                Some(detail) => Error::Capacity {
+                    component: self.id.clone(),
+                    detail,
+                    source: boxed(e),
+                },
+                None => Error::Instantiate {
+                    component: self.id.clone(),
+                    source: boxed(e),
+                },
+            },
+        }
+    }
+
+    pub(crate) fn call_timeout(&self) -> Duration {
         Duration::from_millis(self.limits.max_wall_time_ms)
     }
 
     /// Refuses calls on a poisoned instance, arms the CPU deadline and fuel, and starts the
     /// call's clock: returns when it started, and the wall-clock `timeout` back.
-    fn begin(&mut self, timeout: Duration) -> Result<(Instant, Duration)> {
+    pub(crate) fn begin(&mut self, timeout: Duration) -> Result<(Instant, Duration)> {
         if let Some(reason) = &self.poisoned {
             return Err(Error::Poisoned {
                 component: self.id.clone(),
@@ -438,7 +446,7 @@ impl Runner {
     /// [`Runner::finish`], then the commit of the call's storage writes: the call is done only
     /// once they are durable. A call that failed drops them; a call that wrote nothing commits
     /// nothing. A failed commit poisons the instance, its memory having assumed the writes.
-    async fn complete<T>(
+    pub(crate) async fn complete<T>(
         &mut self,
         export: &'static str,
         timeout: Duration,

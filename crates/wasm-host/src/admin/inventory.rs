@@ -21,8 +21,37 @@ pub(crate) fn list(core: &Core) -> Value {
         let entry = stopped(&id);
         (id, entry)
     }));
+    // HTTP ingress: each component's routes, and the handlers (run per request).
+    let routes = core
+        .ingress
+        .lock()
+        .as_ref()
+        .map(|server| server.routes().to_vec())
+        .unwrap_or_default();
+    for listed in &routes {
+        match all.iter_mut().find(|(id, _)| *id == listed.id) {
+            Some((_, entry)) => add_route(entry, &listed.route),
+            None if listed.kind == "handler" => {
+                let mut entry = json!({ "id": listed.id.as_str(), "state": "handler" });
+                add_route(&mut entry, &listed.route);
+                all.push((listed.id.clone(), entry));
+            }
+            None => {}
+        }
+    }
     all.sort_by(|a, b| a.0.cmp(&b.0));
     Value::Array(all.into_iter().map(|(_, v)| v).collect())
+}
+
+fn add_route(entry: &mut Value, route: &str) {
+    if let Some(object) = entry.as_object_mut() {
+        let routes = object
+            .entry("http_routes")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Some(list) = routes.as_array_mut() {
+            list.push(json!(route));
+        }
+    }
 }
 
 /// One component, or `None` if the host has none of this id.

@@ -78,6 +78,15 @@ pub(crate) fn render(core: &Core) -> Result<String, String> {
     }
     let mut families = component_families(core, &statuses);
     families.extend(host_families(core, &statuses));
+    let routes = core
+        .ingress
+        .lock()
+        .as_ref()
+        .map(|server| server.snapshot())
+        .unwrap_or_default();
+    if !routes.is_empty() {
+        families.extend(http_families(&routes));
+    }
     let mut out = Vec::new();
     TextEncoder::new()
         .encode(&families, &mut out)
@@ -309,4 +318,53 @@ fn resident_bytes() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
+}
+
+/// HTTP ingress, per route.
+fn http_families(routes: &[crate::ingress::RouteSnapshot]) -> Vec<MetricFamily> {
+    let mut requests = Family::new(
+        "airssys_http_requests_total",
+        "HTTP requests answered, by route and status.",
+        MetricType::COUNTER,
+    );
+    let mut in_flight = Family::new(
+        "airssys_http_requests_in_flight",
+        "HTTP requests being served, by route.",
+        MetricType::GAUGE,
+    );
+    let mut durations = Family::new(
+        "airssys_http_request_duration_seconds",
+        "Time from a request's arrival to its response's head, by route.",
+        MetricType::HISTOGRAM,
+    );
+    for route in routes {
+        let name = route.route.as_str();
+        for (status, count) in &route.by_status {
+            requests.counter(
+                &[("route", name), ("status", &status.to_string())],
+                float(*count),
+            );
+        }
+        in_flight.gauge(&[("route", name)], float(route.in_flight));
+        durations.push(&[("route", name)], |m| {
+            let mut histogram = Histogram::default();
+            let mut cumulative = 0;
+            let buckets = DURATION_BUCKETS_NANOS
+                .iter()
+                .zip(&route.buckets)
+                .map(|(bound, count)| {
+                    cumulative += count;
+                    let mut bucket = Bucket::default();
+                    bucket.set_upper_bound(float(*bound) / 1e9);
+                    bucket.set_cumulative_count(cumulative);
+                    bucket
+                })
+                .collect();
+            histogram.set_bucket(buckets);
+            histogram.set_sample_count(route.buckets.iter().sum());
+            histogram.set_sample_sum(route.sum.as_secs_f64());
+            m.set_histogram(histogram);
+        });
+    }
+    vec![requests.0, in_flight.0, durations.0]
 }

@@ -15,14 +15,15 @@ use wasm_security::{
 };
 
 use super::raw::{
-    RawComponent, RawFsMode, RawGroup, RawHost, RawLimits, RawManifest, RawRestart, RawStrategy,
+    RawComponent, RawFsMode, RawGroup, RawHost, RawLimits, RawManifest, RawRestart, RawRoute,
+    RawStrategy,
 };
 use wasm_cluster::ClusterConfig;
 
 use super::source::{Source, manifest_error};
 use super::{
-    CLUSTER_STORAGE, ComponentEntry, GroupEntry, HostSection, LimitOverrides, MEMORY_STORAGE,
-    StorageLocation,
+    CLUSTER_STORAGE, ComponentEntry, GroupEntry, HostSection, HttpSection, LimitOverrides,
+    MEMORY_STORAGE, RouteEntry, StorageLocation,
 };
 use crate::error::{ManifestErrorKind as Kind, Result};
 
@@ -31,6 +32,7 @@ type Built = (
     Option<ClusterConfig>,
     Vec<ComponentEntry>,
     Vec<GroupEntry>,
+    HttpSection,
 );
 
 pub(crate) fn build(source: &Source<'_>, dir: &Path, raw: RawManifest) -> Result<Built> {
@@ -99,7 +101,90 @@ pub(crate) fn build(source: &Source<'_>, dir: &Path, raw: RawManifest) -> Result
         }
         groups.push(group);
     }
-    Ok((host, cluster, components, groups))
+    let http = http(source, dir, raw.handlers, raw.http, &components)?;
+    Ok((host, cluster, components, groups, http))
+}
+
+/// `[[handlers]]` and `[[http]]`.
+fn http(
+    source: &Source<'_>,
+    dir: &Path,
+    raw_handlers: Vec<Spanned<RawComponent>>,
+    raw_routes: Vec<Spanned<RawRoute>>,
+    components: &[ComponentEntry],
+) -> Result<HttpSection> {
+    let mut handlers: Vec<ComponentEntry> = Vec::with_capacity(raw_handlers.len());
+    for (i, raw) in raw_handlers.into_iter().enumerate() {
+        let entry = entry(source, dir, "handlers", i, raw.into_inner())?;
+        if let Some(first) = components
+            .iter()
+            .chain(handlers.iter())
+            .find(|c| c.id == entry.id)
+        {
+            return Err(manifest_error(
+                source.file,
+                entry.at,
+                format!("handlers[{i}].id"),
+                Kind::Duplicate,
+                format!(
+                    "duplicate component id `{}` (first defined at line {})",
+                    entry.id, first.at.line
+                ),
+            ));
+        }
+        handlers.push(entry);
+    }
+    let mut routes = Vec::with_capacity(raw_routes.len());
+    for (i, raw) in raw_routes.into_iter().enumerate() {
+        let raw = raw.into_inner();
+        let key = format!("http[{i}].component");
+        let component = component_id(source, &key, &raw.component)?;
+        if !components
+            .iter()
+            .chain(handlers.iter())
+            .any(|c| c.id == component)
+        {
+            return Err(source.error(
+                raw.component.span(),
+                key,
+                Kind::UnknownComponent,
+                format!(
+                    "route `{}` leads to `{component}`, which no `[[components]]` or `[[handlers]]` entry defines",
+                    raw.route.get_ref()
+                ),
+            ));
+        }
+        routes.push((raw.route, component));
+    }
+    // Route syntax and duplicates, each error at the route's own line.
+    if let Err(e) = crate::ingress::RouteTable::new(
+        routes
+            .iter()
+            .map(|(route, _)| (route.get_ref().clone(), ())),
+    ) && let Some((route, _)) = routes.get(e.index)
+    {
+        return Err(source.error(
+            route.span(),
+            format!("http[{}].route", e.index),
+            if e.reason.contains("same paths") {
+                Kind::Duplicate
+            } else {
+                Kind::InvalidValue
+            },
+            e.reason,
+        ));
+    }
+    Ok(HttpSection {
+        handlers,
+        routes: routes
+            .into_iter()
+            .map(|(route, component)| RouteEntry {
+                at: source.position(route.span().start),
+                route: route.into_inner(),
+                component,
+            })
+            .collect(),
+    })
 }
 
 fn positive(source: &Source<'_>, key: &str, value: &Spanned<u64>) -> Result<u64> {
@@ -202,6 +287,32 @@ fn host(source: &Source<'_>, dir: &Path, raw: RawHost) -> Result<HostSection> {
                 })
             })
             .transpose()?,
+        http: raw
+            .http
+            .map(|a| {
+                a.get_ref().parse().map_err(|e| {
+                    source.error(
+                        a.span(),
+                        "host.http",
+                        Kind::InvalidValue,
+                        format!(
+                            "`host.http` must be an address with a port, like \"127.0.0.1:8080\": `{}` is not ({e})",
+                            a.get_ref()
+                        ),
+                    )
+                })
+            })
+            .transpose()?,
+        http_max_body: raw
+            .http_max_body
+            .as_ref()
+            .map(|n| size(source, "host.http_max_body", n))
+            .transpose()?,
+        http_concurrency: raw
+            .http_concurrency
+            .as_ref()
+            .map(|n| size(source, "host.http_concurrency", n))
+            .transpose()?,
     })
 }
 
@@ -259,7 +370,18 @@ fn component(
     i: usize,
     raw: RawComponent,
 ) -> Result<ComponentEntry> {
-    let key = |k: &str| format!("components[{i}].{k}");
+    entry(source, dir, "components", i, raw)
+}
+
+/// One entry of `[[components]]` or `[[handlers]]` (`table`).
+fn entry(
+    source: &Source<'_>,
+    dir: &Path,
+    table: &str,
+    i: usize,
+    raw: RawComponent,
+) -> Result<ComponentEntry> {
+    let key = |k: &str| format!("{table}[{i}].{k}");
     let id = component_id(source, &key("id"), &raw.id)?;
     if raw.path.get_ref().trim().is_empty() {
         return Err(source.error(

@@ -95,6 +95,32 @@ pub struct HostSection {
     pub admin: Option<std::net::SocketAddr>,
     /// How many shards the components are placed on (`shards`); `None` for one per core.
     pub shards: Option<usize>,
+    /// Where HTTP ingress listens (`http = "127.0.0.1:8080"`).
+    pub http: Option<std::net::SocketAddr>,
+    /// The largest HTTP request body (`http_max_body`).
+    pub http_max_body: Option<usize>,
+    /// HTTP requests in flight per route (`http_concurrency`).
+    pub http_concurrency: Option<usize>,
+}
+
+/// `[[handlers]]` and `[[http]]`: HTTP handler components and the routes of HTTP ingress.
+#[derive(Debug, Clone, Default)]
+pub struct HttpSection {
+    /// Handler components (they export `wasi:http/incoming-handler`), in the order written.
+    pub handlers: Vec<ComponentEntry>,
+    /// The routes, in the order written.
+    pub routes: Vec<RouteEntry>,
+}
+
+/// One `[[http]]` route.
+#[derive(Debug, Clone)]
+pub struct RouteEntry {
+    /// The route, in Spin's syntax.
+    pub route: String,
+    /// The handler or actor it leads to.
+    pub component: ComponentId,
+    /// Where it is written.
+    pub at: Position,
 }
 
 /// One `[[components]]` entry, validated.
@@ -176,6 +202,7 @@ pub struct Manifest {
     cluster: Option<ClusterConfig>,
     components: Vec<ComponentEntry>,
     groups: Vec<GroupEntry>,
+    http: HttpSection,
 }
 
 impl Manifest {
@@ -210,7 +237,7 @@ impl Manifest {
             .unwrap_or_else(|| PathBuf::from("."));
         let source = Source { file, text };
         let raw: raw::RawManifest = toml::from_str(text).map_err(|e| source.toml_error(&e))?;
-        let (host, cluster, components, groups) = build::build(&source, &dir, raw)?;
+        let (host, cluster, components, groups, http) = build::build(&source, &dir, raw)?;
         Ok(Self {
             file: file.to_owned(),
             dir,
@@ -218,6 +245,7 @@ impl Manifest {
             cluster,
             components,
             groups,
+            http,
         })
     }
 
@@ -249,6 +277,54 @@ impl Manifest {
     /// The supervision groups, in the order written.
     pub fn groups(&self) -> &[GroupEntry] {
         &self.groups
+    }
+
+    /// The HTTP handler components and routes.
+    pub fn http(&self) -> &HttpSection {
+        &self.http
+    }
+
+    /// Loads every `[[handlers]]` file as a handler component on `engine`, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Manifest`] of kind [`ManifestErrorKind::MissingFile`] or
+    /// [`ManifestErrorKind::InvalidComponent`] at the offending `path`.
+    pub fn check_handlers(&self, engine: &WasmEngine) -> Result<Vec<wasm_runtime::LoadedHandler>> {
+        self.http
+            .handlers
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let key = format!("handlers[{i}].path");
+                if !entry.path.is_file() {
+                    return Err(manifest_error(
+                        &self.file,
+                        entry.path_at,
+                        key,
+                        ManifestErrorKind::MissingFile,
+                        format!(
+                            "handler file `{}` of {} not found",
+                            entry.path.display(),
+                            entry.id
+                        ),
+                    ));
+                }
+                engine.load_handler_file(&entry.path).map_err(|e| {
+                    manifest_error(
+                        &self.file,
+                        entry.path_at,
+                        key,
+                        ManifestErrorKind::InvalidComponent,
+                        format!(
+                            "{} cannot be loaded as an HTTP handler: {}",
+                            entry.id,
+                            wasm_core::with_causes(&e)
+                        ),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// A component by id.

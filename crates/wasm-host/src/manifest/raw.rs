@@ -17,6 +17,20 @@ pub(crate) struct RawManifest {
     #[serde(default)]
     pub(crate) groups: Vec<Spanned<RawGroup>>,
     pub(crate) cluster: Option<super::cluster::RawCluster>,
+    /// `[[handlers]]`: HTTP handler components (same keys as `[[components]]`).
+    #[serde(default)]
+    pub(crate) handlers: Vec<Spanned<RawComponent>>,
+    /// `[[http]]`: routes of HTTP ingress.
+    #[serde(default)]
+    pub(crate) http: Vec<Spanned<RawRoute>>,
+}
+
+/// `[[http]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    pub(crate) route: Spanned<String>,
+    pub(crate) component: Spanned<String>,
 }
 
 /// `[host]`: defaults for the whole system.
@@ -29,6 +43,9 @@ pub(crate) struct RawHost {
     pub(crate) shutdown_deadline_ms: Option<Spanned<u64>>,
     pub(crate) request_timeout_ms: Option<Spanned<u64>>,
     pub(crate) admin: Option<Spanned<String>>,
+    pub(crate) http: Option<Spanned<String>>,
+    pub(crate) http_max_body: Option<Spanned<u64>>,
+    pub(crate) http_concurrency: Option<Spanned<u64>>,
     pub(crate) shards: Option<Spanned<u64>>,
     pub(crate) limits: Option<RawLimits>,
 }

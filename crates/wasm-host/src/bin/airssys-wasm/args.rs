@@ -337,6 +337,10 @@ pub struct RunArgs {
     pub report: Vec<Message>,
     #[command(flatten)]
     pub admin: AdminArgs,
+    /// Serve the manifest's `[[http]]` routes on this address, e.g. `127.0.0.1:8080` (over
+    /// the manifest's `[host] http`). HTTP/1.1 and HTTP/2, no TLS: put a proxy in front.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
     /// Upgrade a component when its `.wasm` file changes on disk, and apply the manifest
     /// when it changes (components added, removed or changed are started, stopped or
     /// upgraded).

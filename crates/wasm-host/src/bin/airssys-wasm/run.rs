@@ -45,6 +45,7 @@ pub async fn run(args: RunArgs, cache: &Cache) -> Outcome {
     let admin = Admin {
         addr: args.admin.addr,
         token: args.admin.token.clone(),
+        http: args.http,
     };
     let system = System::start(&args.system, manifest, cache, Some(&admin)).await?;
     let driven = drive(&system, &mut signals, &args, &sends, &requests, &reports).await;

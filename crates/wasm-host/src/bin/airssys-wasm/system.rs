@@ -15,6 +15,8 @@ pub struct Admin {
     pub addr: Option<std::net::SocketAddr>,
     /// `--admin-token`.
     pub token: Option<String>,
+    /// `--http`, over the manifest's `[host] http`: where HTTP ingress serves `[[http]]`.
+    pub http: Option<std::net::SocketAddr>,
 }
 
 /// A started system with its event counter.
@@ -80,6 +82,31 @@ impl System {
         }
         if let Some(addr) = host.admin_addr() {
             tracing::info!(target: "airssys::cli", admin = %format!("http://{addr}"), "admin endpoint serving");
+        }
+        let http = admin.and_then(|a| a.http).or(manifest.host().http);
+        match http {
+            Some(addr) if manifest.http().routes.is_empty() => {
+                let _ = host.shutdown().await;
+                let _ = counter.finish().await;
+                return Err(invalid(anyhow!(
+                    "HTTP ingress on {addr}: manifest {} has no `[[http]]` routes",
+                    manifest.file().display()
+                )));
+            }
+            Some(addr) => {
+                if let Err(e) = host.serve_manifest_http(&manifest, addr).await {
+                    let _ = host.shutdown().await;
+                    let _ = counter.finish().await;
+                    return Err(from_host(e));
+                }
+                if let Some(addr) = host.http_addr() {
+                    tracing::info!(target: "airssys::cli", http = %format!("http://{addr}"), routes = manifest.http().routes.len(), "HTTP ingress serving");
+                }
+            }
+            None if !manifest.http().routes.is_empty() => {
+                tracing::warn!(target: "airssys::cli", "the manifest has `[[http]]` routes but no address: give `--http ADDR` or `[host] http` to serve them");
+            }
+            None => {}
         }
         tracing::info!(
             target: "airssys::cli",

@@ -29,8 +29,10 @@ pub async fn validate(args: ValidateArgs, cache: &Cache) -> Outcome {
     }
     let host = builder.build().map_err(runtime)?;
     let checked = manifest.check(host.engine());
+    let handlers = manifest.check_handlers(host.engine());
     host.shutdown().await.map_err(runtime)?;
     let loaded = checked.map_err(from_host)?;
+    handlers.map_err(from_host)?;
     let mut out = String::new();
     for (entry, component) in manifest.components().iter().zip(&loaded) {
         CapabilitySet::compile(entry.id.clone(), &entry.grants)
@@ -44,11 +46,24 @@ pub async fn validate(args: ValidateArgs, cache: &Cache) -> Outcome {
             .map_err(invalid)?;
         describe(&mut out, entry, component);
     }
+    for entry in &manifest.http().handlers {
+        CapabilitySet::compile(entry.id.clone(), &entry.grants)
+            .with_context(|| {
+                format!(
+                    "{}: the capabilities of handler {} are invalid",
+                    manifest.file().display(),
+                    entry.id
+                )
+            })
+            .map_err(invalid)?;
+    }
     println!(
-        "{}: ok ({} components, {} groups)",
+        "{}: ok ({} components, {} groups, {} HTTP handlers, {} HTTP routes)",
         manifest.file().display(),
         manifest.components().len(),
-        manifest.groups().len()
+        manifest.groups().len(),
+        manifest.http().handlers.len(),
+        manifest.http().routes.len()
     );
     print!("{out}");
     Ok(())
