@@ -260,8 +260,10 @@ async fn a_host_killed_and_restarted_under_its_name_at_once_takes_no_answer_mean
         "lease_ms = 3000\ngive_up_ms = 30000",
         &flows(&["far/flow/1", "far/flow/2"]),
     );
-    // Slow sinks on both sides: 50 requests pend each way.
+    // Slow sinks on both sides: 50 requests pend each way. Both of far's components are
+    // reached first (claimed, seen by near, with room there), however slow the machine.
     near.ask_until("far/flow/1", "slow 50", |r| r == "ok").await;
+    near.ask_until("far/flow/2", "report none", |_| true).await;
     near.ask("near/flow/2", "slow 50").await;
     let start =
         |tag: &str, count: u64, sink: &str| format!("start {tag} {count} 1 60000 {sink} 50");

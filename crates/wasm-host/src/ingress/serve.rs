@@ -65,6 +65,10 @@ pub(crate) async fn serve(
             _ = stopped.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    // Small responses go out at once, not after the peer's delayed ACK.
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(target: "airssys::http", error = %e, "TCP_NODELAY not set");
+                    }
                     let shared = shared.clone();
                     let service = service_fn(move |request| {
                         let shared = shared.clone();
