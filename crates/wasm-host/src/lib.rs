@@ -48,6 +48,7 @@ mod error;
 mod host;
 pub mod ingress;
 mod manifest;
+mod serving;
 mod storage;
 
 pub use admin::{AdminConfig, DEFAULT_MAX_BODY};

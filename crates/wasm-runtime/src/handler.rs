@@ -11,7 +11,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body::Body;
 use http_body_util::BodyExt;
-use wasmtime::component::Component;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -20,7 +19,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use crate::engine::WasmEngine;
 use crate::error::{Error, Result, boxed};
 use crate::instance::{InstanceSpec, Runner};
-use crate::loader::ComponentShape;
+use crate::loader::{ComponentShape, compile_checked};
 use crate::state::ComponentState;
 
 /// The export a handler component has (any 0.2 patch version).
@@ -71,33 +70,8 @@ impl WasmEngine {
     /// As [`crate::ComponentLoader::load_bytes`], with [`Error::MissingExport`] naming
     /// `wasi:http/incoming-handler@0.2` when it does not export it.
     pub fn load_handler_bytes(&self, name: &str, bytes: &[u8]) -> Result<LoadedHandler> {
-        let shape = ComponentShape::read(name, bytes)?;
-        if !is_handler(&shape) {
-            return Err(Error::MissingExport {
-                name: name.to_owned(),
-                expected: INCOMING_HANDLER_EXPORT,
-                found: if shape.exports.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    shape.exports.join(", ")
-                },
-            });
-        }
-        if let Some(import) = shape.unknown_import() {
-            return Err(Error::UnknownImport {
-                name: name.to_owned(),
-                import: import.to_owned(),
-            });
-        }
-        let hash = crate::cache::content_hash(bytes);
-        let engine = self.wasmtime();
-        let component = self
-            .cache()
-            .get_or_compile(engine, &hash, || Component::from_binary(engine, bytes))
-            .map_err(|e| Error::Compile {
-                name: name.to_owned(),
-                source: boxed(e),
-            })?;
+        let (_, _, component) =
+            compile_checked(self, name, bytes, INCOMING_HANDLER_EXPORT, is_handler)?;
         let pre = self
             .linker()
             .instantiate_pre(&component)

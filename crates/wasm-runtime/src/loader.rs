@@ -216,34 +216,13 @@ impl ComponentLoader {
     /// - [`Error::UnknownImport`]: imports something the host does not provide, naming it;
     /// - [`Error::Compile`]: wasmtime could not compile it.
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<LoadedComponent> {
-        let shape = ComponentShape::read(name, bytes)?;
-        if !shape.exports_lifecycle() {
-            return Err(Error::MissingExport {
-                name: name.to_owned(),
-                expected: LIFECYCLE_EXPORT,
-                found: if shape.exports.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    shape.exports.join(", ")
-                },
-            });
-        }
-        if let Some(import) = shape.unknown_import() {
-            return Err(Error::UnknownImport {
-                name: name.to_owned(),
-                import: import.to_owned(),
-            });
-        }
-        let hash = content_hash(bytes);
-        let engine = self.engine.wasmtime();
-        let component = self
-            .engine
-            .cache()
-            .get_or_compile(engine, &hash, || Component::from_binary(engine, bytes))
-            .map_err(|e| Error::Compile {
-                name: name.to_owned(),
-                source: boxed(e),
-            })?;
+        let (shape, hash, component) = compile_checked(
+            &self.engine,
+            name,
+            bytes,
+            LIFECYCLE_EXPORT,
+            ComponentShape::exports_lifecycle,
+        )?;
         let handoff = HandoffExports::find(&component);
         let pre = self
             .engine
@@ -269,6 +248,45 @@ impl ComponentLoader {
             }),
         })
     }
+}
+
+/// Reads a component's shape, checks that it has the export `expected` (as `has_export`
+/// says) and imports only what the host provides, then compiles it through the engine's cache.
+pub(crate) fn compile_checked(
+    engine: &WasmEngine,
+    name: &str,
+    bytes: &[u8],
+    expected: &'static str,
+    has_export: impl Fn(&ComponentShape) -> bool,
+) -> Result<(ComponentShape, ContentHash, Component)> {
+    let shape = ComponentShape::read(name, bytes)?;
+    if !has_export(&shape) {
+        return Err(Error::MissingExport {
+            name: name.to_owned(),
+            expected,
+            found: if shape.exports.is_empty() {
+                "nothing".to_owned()
+            } else {
+                shape.exports.join(", ")
+            },
+        });
+    }
+    if let Some(import) = shape.unknown_import() {
+        return Err(Error::UnknownImport {
+            name: name.to_owned(),
+            import: import.to_owned(),
+        });
+    }
+    let hash = content_hash(bytes);
+    let wasmtime = engine.wasmtime();
+    let component = engine
+        .cache()
+        .get_or_compile(wasmtime, &hash, || Component::from_binary(wasmtime, bytes))
+        .map_err(|e| Error::Compile {
+            name: name.to_owned(),
+            source: boxed(e),
+        })?;
+    Ok((shape, hash, component))
 }
 
 /// A linker failure: name the import it is about when the message mentions one.

@@ -68,6 +68,28 @@ fn float(n: u64) -> f64 {
     n as f64
 }
 
+/// A duration histogram over [`DURATION_BUCKETS_NANOS`] from per-bucket counts (not
+/// cumulative; a count past the last bound is only in `count`).
+fn histogram(counts: impl Iterator<Item = u64>, count: u64, sum_secs: f64) -> Histogram {
+    let mut histogram = Histogram::default();
+    let mut cumulative = 0;
+    let buckets = DURATION_BUCKETS_NANOS
+        .iter()
+        .zip(counts)
+        .map(|(bound, n)| {
+            cumulative += n;
+            let mut bucket = Bucket::default();
+            bucket.set_upper_bound(float(*bound) / 1e9);
+            bucket.set_cumulative_count(cumulative);
+            bucket
+        })
+        .collect();
+    histogram.set_bucket(buckets);
+    histogram.set_sample_count(count);
+    histogram.set_sample_sum(sum_secs);
+    histogram
+}
+
 /// Renders every metric of the host.
 pub(crate) fn render(core: &Core) -> Result<String, String> {
     let mut statuses: Vec<(ComponentId, ComponentStatus)> = Vec::new();
@@ -190,23 +212,11 @@ fn component_families(
         depth.gauge(&labels, float(status.queued as u64));
         capacity.gauge(&labels, float(status.capacity as u64));
         durations.push(&labels, |m| {
-            let mut histogram = Histogram::default();
-            let mut cumulative = 0;
-            let buckets = DURATION_BUCKETS_NANOS
-                .iter()
-                .zip(stats.duration_buckets)
-                .map(|(bound, count)| {
-                    cumulative += count;
-                    let mut bucket = Bucket::default();
-                    bucket.set_upper_bound(float(*bound) / 1e9);
-                    bucket.set_cumulative_count(cumulative);
-                    bucket
-                })
-                .collect();
-            histogram.set_bucket(buckets);
-            histogram.set_sample_count(stats.duration_count());
-            histogram.set_sample_sum(stats.duration_sum.as_secs_f64());
-            m.set_histogram(histogram);
+            m.set_histogram(histogram(
+                stats.duration_buckets.iter().copied(),
+                stats.duration_count(),
+                stats.duration_sum.as_secs_f64(),
+            ));
         });
         cpu.counter(&labels, stats.cpu_time.as_secs_f64());
         memory.gauge(&labels, float(stats.memory_bytes));
@@ -347,23 +357,11 @@ fn http_families(routes: &[crate::ingress::RouteSnapshot]) -> Vec<MetricFamily> 
         }
         in_flight.gauge(&[("route", name)], float(route.in_flight));
         durations.push(&[("route", name)], |m| {
-            let mut histogram = Histogram::default();
-            let mut cumulative = 0;
-            let buckets = DURATION_BUCKETS_NANOS
-                .iter()
-                .zip(&route.buckets)
-                .map(|(bound, count)| {
-                    cumulative += count;
-                    let mut bucket = Bucket::default();
-                    bucket.set_upper_bound(float(*bound) / 1e9);
-                    bucket.set_cumulative_count(cumulative);
-                    bucket
-                })
-                .collect();
-            histogram.set_bucket(buckets);
-            histogram.set_sample_count(route.buckets.iter().sum());
-            histogram.set_sample_sum(route.sum.as_secs_f64());
-            m.set_histogram(histogram);
+            m.set_histogram(histogram(
+                route.buckets.iter().copied(),
+                route.buckets.iter().sum(),
+                route.sum.as_secs_f64(),
+            ));
         });
     }
     vec![requests.0, in_flight.0, durations.0]

@@ -17,7 +17,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
 use crate::host::Core;
@@ -77,9 +77,7 @@ impl AdminConfig {
 /// A running admin endpoint.
 #[derive(Debug)]
 pub(crate) struct AdminServer {
-    addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    task: parking_lot::Mutex<Option<JoinHandle<()>>>,
+    serving: crate::serving::Serving,
 }
 
 /// What every connection's handler shares.
@@ -107,49 +105,25 @@ impl AdminServer {
                     .to_owned(),
             ));
         }
-        let listener = std::net::TcpListener::bind(config.addr)
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .map_err(|e| failed(format!("cannot listen there: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| failed(format!("cannot read the bound address: {e}")))?;
-        let listener =
-            TcpListener::from_std(listener).map_err(|e| failed(format!("cannot serve: {e}")))?;
+        let (listener, addr) = crate::serving::bind(config.addr).map_err(failed)?;
         let shared = Arc::new(Shared {
             core: Arc::downgrade(core),
             token: config.token,
             max_body: config.max_body,
         });
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, shared, stopped));
+        let serving =
+            crate::serving::Serving::spawn(addr, |stopped| serve(listener, shared, stopped));
         tracing::info!(target: "airssys::admin", %addr, "admin endpoint listening");
-        Ok(Self {
-            addr,
-            stop,
-            task: parking_lot::Mutex::new(Some(task)),
-        })
+        Ok(Self { serving })
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
-        self.addr
+        self.serving.addr()
     }
 
     /// Stops accepting, ends every connection, and waits for the server task.
     pub(crate) async fn stop(&self) {
-        let _ = self.stop.send(true);
-        let task = self.task.lock().take();
-        if let Some(task) = task {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for AdminServer {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.lock().take() {
-            task.abort();
-        }
+        self.serving.stop().await;
     }
 }
 

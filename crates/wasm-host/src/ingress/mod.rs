@@ -13,8 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::Semaphore;
 use wasm_core::{ComponentId, ResourceLimits};
 use wasm_runtime::LoadedHandler;
 use wasm_security::{CapabilitySet, Grants};
@@ -108,9 +107,7 @@ pub(crate) struct Served {
 /// A running ingress server.
 #[derive(Debug)]
 pub(crate) struct IngressServer {
-    addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    task: parking_lot::Mutex<Option<JoinHandle<()>>>,
+    serving: crate::serving::Serving,
     routes: Vec<Listed>,
     stats: Vec<Arc<RouteStats>>,
 }
@@ -171,38 +168,26 @@ impl IngressServer {
             ));
         }
         let table = RouteTable::new(ready).map_err(|e| failed(e.reason))?;
-        let listener = std::net::TcpListener::bind(config.addr)
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .map_err(|e| failed(format!("cannot listen there: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| failed(format!("cannot read the bound address: {e}")))?;
-        let listener = tokio::net::TcpListener::from_std(listener)
-            .map_err(|e| failed(format!("cannot serve: {e}")))?;
-        let (stop, stopped) = watch::channel(false);
+        let (listener, addr) = crate::serving::bind(config.addr).map_err(failed)?;
         let shared = Arc::new(serve::Shared {
             core: Arc::downgrade(core),
             table,
             max_body: config.max_body,
         });
-        let task = tokio::spawn(serve::serve(
-            listener,
-            shared,
-            stopped,
-            config.shutdown_grace,
-        ));
+        let grace = config.shutdown_grace;
+        let serving = crate::serving::Serving::spawn(addr, |stopped| {
+            serve::serve(listener, shared, stopped, grace)
+        });
         tracing::info!(target: "airssys::http", %addr, routes = listed.len(), "HTTP ingress listening");
         Ok(Self {
-            addr,
-            stop,
-            task: parking_lot::Mutex::new(Some(task)),
+            serving,
             routes: listed,
             stats,
         })
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
-        self.addr
+        self.serving.addr()
     }
 
     /// The routes and what each leads to, in the order given.
@@ -217,19 +202,6 @@ impl IngressServer {
 
     /// Stops accepting, lets requests in flight finish (within the grace), and waits.
     pub(crate) async fn stop(&self) {
-        let _ = self.stop.send(true);
-        let task = self.task.lock().take();
-        if let Some(task) = task {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for IngressServer {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.lock().take() {
-            task.abort();
-        }
+        self.serving.stop().await;
     }
 }

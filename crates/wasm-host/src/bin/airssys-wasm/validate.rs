@@ -57,13 +57,21 @@ pub async fn validate(args: ValidateArgs, cache: &Cache) -> Outcome {
             })
             .map_err(invalid)?;
     }
+    let http = manifest.http();
+    let http = if http.handlers.is_empty() && http.routes.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", {} HTTP handlers, {} HTTP routes",
+            http.handlers.len(),
+            http.routes.len()
+        )
+    };
     println!(
-        "{}: ok ({} components, {} groups, {} HTTP handlers, {} HTTP routes)",
+        "{}: ok ({} components, {} groups{http})",
         manifest.file().display(),
         manifest.components().len(),
         manifest.groups().len(),
-        manifest.http().handlers.len(),
-        manifest.http().routes.len()
     );
     print!("{out}");
     Ok(())
