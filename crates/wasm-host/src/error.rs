@@ -156,6 +156,11 @@ pub enum Error {
         /// What is wrong, naming the component, file or key.
         detail: String,
     },
+    /// Deployed applications were asked of a host that joins no cluster.
+    #[error(
+        "a host runs deployed applications only in a cluster: build it with HostBuilder::cluster (or start it with `airssys-wasm host --cluster URL`)"
+    )]
+    PlacementWithoutCluster,
     /// Cluster storage was chosen for a host that joins no cluster.
     #[error(
         "cluster storage needs a cluster: set one (`[cluster]` in the manifest, `HostBuilder::cluster`) or choose a file or memory storage"

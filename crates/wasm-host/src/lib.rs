@@ -81,8 +81,8 @@ pub use wasm_core::{
     StorageTxn, StorageUsage, TraceContext, WriteSet,
 };
 pub use wasm_runtime::{
-    CacheStats, ComponentShape, EngineConfig, LIFECYCLE_EXPORT, LoadedComponent, PoolingConfig,
-    WasmEngine,
+    CacheStats, ComponentShape, EngineConfig, LIFECYCLE_EXPORT, LoadedComponent, LoadedHandler,
+    PoolingConfig, WasmEngine,
 };
 pub use wasm_security::{
     AuditEvent, Capability, Decision, FilesystemGrant, FsAccess, Grants, HttpOrigin,

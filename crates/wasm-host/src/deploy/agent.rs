@@ -68,13 +68,13 @@ impl<'h> Agent<'h> {
     ///
     /// # Errors
     ///
-    /// [`Error::Deploy`] if the host is in no cluster; [`Error::Cluster`] if the cluster's
+    /// [`Error::PlacementWithoutCluster`] if the host is in no cluster; [`Error::Cluster`] if the cluster's
     /// applications bucket or code store cannot be opened.
     pub async fn new(host: &'h Host) -> Result<Self> {
-        let transport = host.cluster().cloned().ok_or_else(|| Error::Deploy {
-            app: "*".into(),
-            detail: "a host runs deployed applications only in a cluster".into(),
-        })?;
+        let transport = host
+            .cluster()
+            .cloned()
+            .ok_or(Error::PlacementWithoutCluster)?;
         let apps = transport.apps().await?;
         let code = transport.code().await?;
         Ok(Self {

@@ -31,11 +31,13 @@ pub struct DeployReport {
 /// Deploys `manifest` as application `app`: checks it (it must load, every pinned digest
 /// must match, no id may belong to another application), puts each component's code in the
 /// cluster's code store, then writes the record. Hosts start, upgrade and stop what changed.
+/// The record keeps the manifest's text as written, so `manifest` must have been read from
+/// its file ([`Manifest::from_file`]).
 ///
 /// # Errors
 ///
 /// [`Error::Manifest`] for a component that does not load or does not match its pinned
-/// digest; [`Error::Deploy`] for a manifest with host settings, or an id another
+/// digest; [`Error::ReadManifest`] if the manifest's file cannot be read again; [`Error::Deploy`] for a manifest with host settings, or an id another
 /// application holds; [`Error::Cluster`] if the cluster cannot be written.
 pub async fn publish(
     client: &ClusterClient,

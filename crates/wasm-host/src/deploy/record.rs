@@ -90,8 +90,9 @@ impl Deployed {
     }
 }
 
-/// Checks that a manifest can be deployed as an application: no `[cluster]` section and
-/// no host settings that belong to a host (`storage`, `admin`, `shards`).
+/// Checks that a manifest can be deployed as an application: no `[cluster]` section, no
+/// settings that belong to a host (`storage`, `admin`, `shards`, `http`...), and no HTTP
+/// ingress (`[[handlers]]`, `[[http]]`), which a host serves and placement would drop.
 ///
 /// # Errors
 ///
@@ -119,6 +120,14 @@ pub fn check_deployable(app: &str, manifest: &Manifest) -> Result<()> {
     if host.shards.is_some() {
         return refuse("`[host] shards`");
     }
+    if host.http.is_some() || host.http_max_body.is_some() || host.http_concurrency.is_some() {
+        return refuse("`[host] http`, `http_max_body` or `http_concurrency`");
+    }
+    // HTTP ingress is served by a host (`run --http`); deployed, it would be dropped.
+    let http = manifest.http();
+    if !http.handlers.is_empty() || !http.routes.is_empty() {
+        return refuse("`[[handlers]]` or `[[http]]` (HTTP ingress, which `run --http` serves)");
+    }
     Ok(())
 }
 
@@ -127,4 +136,32 @@ pub fn app_name(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(text: &str) -> String {
+        let manifest = Manifest::parse(text, "/tmp/app.toml").unwrap();
+        check_deployable("app", &manifest).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn host_settings_and_http_ingress_are_refused_by_name() {
+        let echo = "[[components]]\nid = \"a/echo/1\"\npath = \"echo.wasm\"\n";
+        let ok = Manifest::parse(echo, "/tmp/app.toml").unwrap();
+        assert!(check_deployable("app", &ok).is_ok());
+        let said = refused(&format!("[host]\nadmin = \"127.0.0.1:9100\"\n{echo}"));
+        assert!(
+            said.contains("`[host] admin`") && said.contains("/tmp/app.toml"),
+            "{said}"
+        );
+        let said = refused(&format!("[host]\nhttp = \"127.0.0.1:8080\"\n{echo}"));
+        assert!(said.contains("`[host] http`"), "{said}");
+        let said = refused(&format!(
+            "{echo}[[http]]\nroute = \"/e\"\ncomponent = \"a/echo/1\"\n"
+        ));
+        assert!(said.contains("`[[http]]`"), "{said}");
+    }
 }

@@ -298,17 +298,7 @@ impl Manifest {
             .map(|(i, entry)| {
                 let key = format!("handlers[{i}].path");
                 if !entry.path.is_file() {
-                    return Err(manifest_error(
-                        &self.file,
-                        entry.path_at,
-                        key,
-                        ManifestErrorKind::MissingFile,
-                        format!(
-                            "handler file `{}` of {} not found",
-                            entry.path.display(),
-                            entry.id
-                        ),
-                    ));
+                    return Err(self.missing_file(entry, key, "handler"));
                 }
                 engine.load_handler_file(&entry.path).map_err(|e| {
                     manifest_error(
@@ -325,6 +315,21 @@ impl Manifest {
                 })
             })
             .collect()
+    }
+
+    /// The error of an entry whose file does not exist, at its `path` value.
+    fn missing_file(&self, entry: &ComponentEntry, key: String, what: &str) -> Error {
+        manifest_error(
+            &self.file,
+            entry.path_at,
+            key,
+            ManifestErrorKind::MissingFile,
+            format!(
+                "{what} file `{}` of {} not found",
+                entry.path.display(),
+                entry.id
+            ),
+        )
     }
 
     /// A component by id.
@@ -353,17 +358,7 @@ impl Manifest {
         for (i, entry) in self.components.iter().enumerate() {
             let key = format!("components[{i}].path");
             if !entry.path.is_file() {
-                return Err(manifest_error(
-                    &self.file,
-                    entry.path_at,
-                    key,
-                    ManifestErrorKind::MissingFile,
-                    format!(
-                        "component file `{}` of {} not found",
-                        entry.path.display(),
-                        entry.id
-                    ),
-                ));
+                return Err(self.missing_file(entry, key, "component"));
             }
             for (j, preopen) in entry.grants.filesystem.iter().enumerate() {
                 if !preopen.host_path.is_dir() {
