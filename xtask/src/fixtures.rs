@@ -38,8 +38,10 @@ const FIXTURES: Workspace = Workspace {
         ("counter-v2", Kind::Wasip2),
         ("counter-broken", Kind::Wasip2),
         ("http-hello", Kind::Wasip2),
+        ("http-caller", Kind::Wasip2),
         ("py-kit", Kind::Python),
         ("js-kit", Kind::JavaScript),
+        ("js-fetch", Kind::JavaScriptFetch),
     ],
 };
 

@@ -23,6 +23,9 @@ pub enum Kind {
     Python,
     /// `<name>/app.js`, built with componentize-js.
     JavaScript,
+    /// `<name>/app.js`, a `fetch` handler built with componentize-js for the engine's own
+    /// `wasi:http` world (see [`crate::jswit`]), not against `wit/`.
+    JavaScriptFetch,
 }
 
 impl Kind {
@@ -31,7 +34,7 @@ impl Kind {
         match self {
             Kind::Wasip2 => Some("wasm32-wasip2"),
             Kind::CoreModule => Some("wasm32-unknown-unknown"),
-            Kind::Python | Kind::JavaScript => None,
+            Kind::Python | Kind::JavaScript | Kind::JavaScriptFetch => None,
         }
     }
 }
@@ -170,6 +173,17 @@ impl Workspace {
                         "-o",
                         &out_text,
                     ],
+                    &source,
+                )
+            }
+            Kind::JavaScriptFetch => {
+                let tool = tools::componentize_js()?;
+                let wit = crate::jswit::fetch_world(&tools::js_dir())?;
+                let wit = wit.to_string_lossy().into_owned();
+                let app = source.join("app.js").to_string_lossy().into_owned();
+                run::command(
+                    &tool.to_string_lossy(),
+                    &[&app, "-w", &wit, "-n", crate::jswit::WORLD, "-o", &out_text],
                     &source,
                 )
             }

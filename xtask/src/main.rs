@@ -21,6 +21,7 @@ mod deny;
 mod examples;
 mod fixtures;
 mod guests;
+mod jswit;
 mod layers;
 mod run;
 mod tools;

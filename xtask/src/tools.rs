@@ -119,10 +119,15 @@ fn venv_tool(dir: &str, wheel: &str, binary: &str) -> Result<std::path::PathBuf>
     Ok(path)
 }
 
+/// Where the JavaScript tools are installed.
+pub fn js_dir() -> std::path::PathBuf {
+    run::root().join("target/tools/js")
+}
+
 /// `componentize-js`, installed into `target/tools/js` with `npm ci` from the lock file in
 /// `xtask/js` when missing; returns its path.
 pub fn componentize_js() -> Result<std::path::PathBuf> {
-    let dir = run::root().join("target/tools/js");
+    let dir = js_dir();
     let binary = dir.join("node_modules/.bin/componentize-js");
     if binary.exists() {
         return Ok(binary);

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use wasm_core::{
-    ComponentId, ComponentInfo, ComponentMessage, CorrelationId, MessagePayload, MessageRouter,
-    MessagingError, Routed,
+    CallError, CallFuture, ComponentId, ComponentInfo, ComponentMessage, CorrelationId,
+    ErrorCallback, MessagePayload, MessageRouter, MessagingError, Routed, TraceContext,
 };
 
 use crate::correlation::{Outcome, Requester};
@@ -194,5 +194,27 @@ impl MessageRouter for Router {
         payload: MessagePayload,
     ) -> Routed<()> {
         self.delivery.broadcast(from, targets, payload)
+    }
+
+    fn call(
+        &self,
+        from: &ComponentId,
+        to: &ComponentId,
+        payload: MessagePayload,
+        timeout: Duration,
+        trace: Option<TraceContext>,
+    ) -> CallFuture {
+        // The caller's own trace, or the traced call it runs inside (an actor's).
+        let trace = trace.or_else(crate::trace::current);
+        let asked =
+            crate::trace::sync_scope(trace, || self.host_request(from, to, payload, timeout));
+        Box::pin(async move {
+            let answer = asked.finish().await.map_err(CallError::NotSent)?;
+            match answer.await {
+                Ok(outcome) => outcome.map_err(CallError::Answered),
+                // The pending table went with the system: nothing will answer.
+                Err(_) => Err(CallError::Answered(ErrorCallback::TargetStopped)),
+            }
+        })
     }
 }

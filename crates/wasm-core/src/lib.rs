@@ -34,8 +34,8 @@ pub use message::{
 };
 pub use metadata::{ComponentInfo, ComponentMetadata};
 pub use services::{
-    Clock, CommitFuture, ComponentDirectory, MessageRouter, Routed, RoutedFuture, StorageBackend,
-    SystemClock,
+    CallError, CallFuture, Clock, CommitFuture, ComponentDirectory, MessageRouter, Routed,
+    RoutedFuture, StorageBackend, SystemClock,
 };
 pub use status::{ExecutionStatus, HealthStatus, LogLevel};
 pub use storage::{StorageQuota, StorageUsage};

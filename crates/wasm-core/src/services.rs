@@ -12,13 +12,35 @@ use std::time::Duration;
 
 use crate::errors::{MessagingError, StorageError};
 use crate::id::ComponentId;
-use crate::message::{CorrelationId, MessagePayload, Timestamp};
+use crate::message::{CorrelationId, ErrorCallback, MessagePayload, Timestamp};
 use crate::metadata::ComponentInfo;
 use crate::storage::{StorageQuota, StorageUsage};
+use crate::trace::TraceContext;
 use crate::txn::WriteSet;
 
 /// A delivery that finishes after a round trip to another host.
 pub type RoutedFuture<T> = Pin<Box<dyn Future<Output = Result<T, MessagingError>> + Send>>;
+
+/// What [`MessageRouter::call`] gives back: the reply's payload, or why there is none.
+pub type CallFuture = Pin<Box<dyn Future<Output = Result<MessagePayload, CallError>> + Send>>;
+
+/// Why a call ([`MessageRouter::call`]) has no reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// It was refused before it was sent, as [`MessageRouter::request`] refuses.
+    NotSent(MessagingError),
+    /// It was sent, and answered with this error instead of a reply.
+    Answered(ErrorCallback),
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotSent(error) => write!(f, "not sent: {error}"),
+            Self::Answered(answer) => write!(f, "answered with {answer}"),
+        }
+    }
+}
 
 /// What a routing call gives back: the result at once (every delivery inside one host), or a
 /// future that resolves once another host has queued the message or refused it.
@@ -106,6 +128,28 @@ pub trait MessageRouter: Send + Sync + fmt::Debug {
     ///
     /// [`MessagingError::InvalidMessage`] if `id` names no pending request of `from`.
     fn cancel_request(&self, from: &ComponentId, id: &CorrelationId) -> Result<(), MessagingError>;
+
+    /// Sends a request as [`MessageRouter::request`] does, and resolves to its answer instead
+    /// of delivering it as a callback: for callers with no `handle-callback` (HTTP handler
+    /// instances). `trace` is the trace the request carries, when the caller is outside a
+    /// traced call of this router's own. The request's deadline still holds if the future is
+    /// dropped; its answer is then discarded.
+    ///
+    /// The default refuses every call: a router that cannot wait for answers says so.
+    fn call(
+        &self,
+        from: &ComponentId,
+        to: &ComponentId,
+        payload: MessagePayload,
+        timeout: Duration,
+        trace: Option<TraceContext>,
+    ) -> CallFuture {
+        let _ = (from, payload, timeout, trace);
+        let refused = MessagingError::DeliveryFailed(format!(
+            "this host's router cannot wait for answers, so `{to}` was not asked"
+        ));
+        Box::pin(std::future::ready(Err(CallError::NotSent(refused))))
+    }
 
     /// Queues the same message in every target's mailbox, after checking that every target
     /// exists and has room: on error no target received it.

@@ -8,6 +8,10 @@
 //!   bare requests per second, p99 at most 1.2x the bare p99.
 //! - the same client against an actor route (`echo`) and against the admin endpoint's request
 //!   route to the same actor (printed, no target).
+//! - `teardown`: what one instance per request costs in its teardown: the bare server on the
+//!   default engine (`PoolingConfig::keep_resident_bytes` 64 KiB reset with `memset`, slots
+//!   decommitted in batches of 16) against one that returns every slot to the kernel with
+//!   `madvise` at once (printed, no target: the measurement behind the defaults).
 //!
 //! Run with `cargo bench --bench ingress` (or `cargo xtask bench`; `AIRSSYS_BENCH_ONLY=ingress`).
 //! Without `--bench` it makes one short smoke pass that prints no target.
@@ -23,7 +27,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use test_fixtures::fixture_path;
 use wasm_host::{Host, Manifest};
-use wasm_runtime::{HostServices, InstanceSpec, LoadedHandler, WasmEngine};
+use wasm_runtime::{
+    EngineConfig, HostServices, InstanceSpec, LoadedHandler, PoolingConfig, WasmEngine,
+};
 use wasm_security::CapabilitySet;
 
 fn verdict(met: bool) -> &'static str {
@@ -127,6 +133,7 @@ async fn bare(engine: WasmEngine, handler: LoadedHandler) -> SocketAddr {
                             &handler,
                             spec,
                             http::Request::from_parts(parts, Full::new(body)),
+                            None,
                         )
                         .await
                         .unwrap();
@@ -231,5 +238,45 @@ fn main() {
             actor / via_admin
         );
         host.shutdown().await.unwrap();
+        teardown(runs, how_long).await;
     });
+}
+
+/// The bare server on two engines that differ only in how a slot is reset after an instance.
+async fn teardown(runs: usize, how_long: Duration) {
+    let engine = |pool| {
+        let engine = WasmEngine::new(EngineConfig {
+            pooling: Some(pool),
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let handler = engine
+            .load_handler_file(&fixture_path("http-hello"))
+            .unwrap();
+        (engine, handler)
+    };
+    let (madvise, madvise_handler) = engine(PoolingConfig {
+        keep_resident_bytes: 0,
+        decommit_batch: 1,
+        ..PoolingConfig::default()
+    });
+    let (resident, resident_handler) = engine(PoolingConfig::default());
+    let madvise = bare(madvise, madvise_handler).await;
+    let resident = bare(resident, resident_handler).await;
+    for connections in [1, 64] {
+        let (mut ratios, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let m = load(madvise, "GET", "/hello", connections, how_long).await;
+            let r = load(resident, "GET", "/hello", connections, how_long).await;
+            ratios.push(r.per_s / m.per_s);
+            a.push(m.per_s);
+            b.push(r.per_s);
+        }
+        println!(
+            "ingress: teardown c={connections}: default pool {:.0} req/s vs madvise at once {:.0} req/s: {:.2}x",
+            median(b),
+            median(a),
+            median(ratios)
+        );
+    }
 }

@@ -11,6 +11,7 @@ use wasm_runtime::{EngineConfig, MemoryStorage, PoolingConfig, WasmEngine};
 
 use crate::admin::AdminConfig;
 use crate::host::Host;
+use crate::ingress::{HttpConfig, IngressRoute};
 use crate::manifest::{Manifest, StorageLocation};
 use crate::storage::RedbStorage;
 
@@ -58,6 +59,8 @@ pub struct HostBuilder {
     request_timeout: Duration,
     cluster: Option<ClusterConfig>,
     admin: Option<AdminConfig>,
+    /// HTTP ingress to serve once built, with its routes.
+    http: Option<(HttpConfig, Vec<IngressRoute>)>,
     /// Whether the host is built for a manifest whose components are still to be loaded
     /// (the host is not ready until they are).
     for_manifest: bool,
@@ -73,6 +76,7 @@ impl Default for HostBuilder {
             request_timeout: Duration::from_secs(5),
             cluster: None,
             admin: None,
+            http: None,
             for_manifest: false,
         }
     }
@@ -204,6 +208,17 @@ impl HostBuilder {
     /// be, or if it is not loopback and no token is set.
     pub fn admin(mut self, admin: AdminConfig) -> Self {
         self.admin = Some(admin);
+        self
+    }
+
+    /// Serves HTTP ingress on `config.addr` once the host is built, with `routes` (see
+    /// [`crate::ingress`]); their handler files are compiled then. [`Host::http_addr`] is
+    /// the address it listens on, and [`Host::serve_http`] replaces the routes later.
+    ///
+    /// [`Host::http_addr`]: crate::Host::http_addr
+    /// [`Host::serve_http`]: crate::Host::serve_http
+    pub fn http(mut self, config: HttpConfig, routes: Vec<IngressRoute>) -> Self {
+        self.http = Some((config, routes));
         self
     }
 
@@ -346,6 +361,13 @@ impl HostBuilder {
         );
         if let Some(admin) = self.admin {
             host.serve_admin(admin)?;
+        }
+        if let Some((config, routes)) = self.http {
+            let routes = routes
+                .into_iter()
+                .map(|route| route.compile(&host, self.limits))
+                .collect::<crate::Result<Vec<_>>>()?;
+            host.start_http(config, routes)?;
         }
         Ok(host)
     }

@@ -363,13 +363,23 @@ impl Host {
         config: crate::ingress::HttpConfig,
         routes: Vec<crate::ingress::HttpRoute>,
     ) -> Result<SocketAddr> {
-        let server = crate::ingress::IngressServer::start(config, routes, &self.core)?;
-        let addr = server.addr();
-        let old = self.core.ingress.lock().replace(Arc::new(server));
+        let (addr, old) = self.start_http(config, routes)?;
         if let Some(old) = old {
             old.stop().await;
         }
         Ok(addr)
+    }
+
+    /// Starts serving HTTP ingress; returns its address and the server it replaced.
+    pub(crate) fn start_http(
+        &self,
+        config: crate::ingress::HttpConfig,
+        routes: Vec<crate::ingress::HttpRoute>,
+    ) -> Result<(SocketAddr, Option<Arc<crate::ingress::IngressServer>>)> {
+        let server = crate::ingress::IngressServer::start(config, routes, &self.core)?;
+        let addr = server.addr();
+        let old = self.core.ingress.lock().replace(Arc::new(server));
+        Ok((addr, old))
     }
 
     /// Serves the manifest's `[[http]]` routes on `addr` (its handlers compiled here; its

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use http_client::{call, call_with, try_call};
 use test_fixtures::fixture_path;
-use wasm_host::{Error, Host, Manifest, ManifestErrorKind};
+use wasm_host::ingress::{HandlerFile, HttpConfig, IngressRoute};
+use wasm_host::{Error, Host, HostBuilder, Manifest, ManifestErrorKind};
 
 fn manifest_text(extra_host: &str) -> String {
     format!(
@@ -356,4 +357,175 @@ async fn run_serves_the_manifests_routes_with_http() {
         .unwrap();
     assert_eq!(output.status.code(), Some(65));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no `[[http]]` routes"));
+}
+
+/// A manifest with actors and the `http-caller` handler, allowed to request `web/**` only.
+fn caller_manifest() -> String {
+    format!(
+        r#"
+[host]
+storage = ":memory:"
+
+[[components]]
+id = "web/echo/1"
+path = "{echo}"
+
+[[components]]
+id = "web/count/1"
+path = "{counter}"
+[components.capabilities.storage]
+read = true
+write = true
+
+[[components]]
+id = "web/panic/1"
+path = "{panicker}"
+
+[[components]]
+id = "web/sleep/1"
+path = "{sleeper}"
+
+[[components]]
+id = "web/flow/1"
+path = "{flow}"
+
+[[components]]
+id = "secret/echo/1"
+path = "{echo}"
+
+[[handlers]]
+id = "web/caller/1"
+path = "{caller}"
+[handlers.limits]
+max_wall_time_ms = 5000
+[handlers.capabilities.messaging]
+request = ["web/**"]
+
+[[http]]
+route = "/..."
+component = "web/caller/1"
+"#,
+        echo = fixture_path("echo").display(),
+        counter = fixture_path("counter").display(),
+        panicker = fixture_path("panicker").display(),
+        sleeper = fixture_path("sleeper").display(),
+        flow = fixture_path("flow").display(),
+        caller = fixture_path("http-caller").display(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_calls_actors_and_waits_for_each_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("caller.toml");
+    std::fs::write(&file, caller_manifest()).unwrap();
+    let (host, manifest) = Host::from_manifest_file(&file).await.unwrap();
+    let addr = host
+        .serve_manifest_http(&manifest, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    // A reply becomes the response; two calls in one request each get their own answer.
+    let echoed = call(addr, "POST", "/call/web/echo/1", None, "through a handler").await;
+    assert_eq!(
+        (echoed.status, echoed.text()),
+        (200, "through a handler".to_owned())
+    );
+    let twice = call(addr, "POST", "/twice/web/count/1", None, "inc").await;
+    assert_eq!(twice.text(), "1|2");
+    // 64 requests at once, each incrementing once: every count from 3 to 66 is answered
+    // exactly once (one answer per call, its own).
+    let mut asked = Vec::new();
+    for _ in 0..64 {
+        asked.push(tokio::spawn(async move {
+            call(addr, "POST", "/call/web/count/1", None, "inc").await
+        }));
+    }
+    let mut counts = Vec::new();
+    for answer in asked {
+        let answer = answer.await.unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        counts.push(answer.text().parse::<u64>().unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (3..=66).collect::<Vec<_>>());
+    // Each way a call can have no reply reaches the handler as its own error.
+    for (path, body, want) in [
+        ("/call/web/flow/1", "bogus", "error-reply: "),
+        ("/call/web/panic/1", "panic", "target-failed: "),
+        ("/call/web/sleep/1?timeout=200", "sleep 3000", "timeout"),
+        ("/call/web/none/1", "x", "target-not-found: web/none/1"),
+        ("/call/secret/echo/1", "x", "delivery-failed: "),
+        ("/call/not-an-id", "x", "delivery-failed: "),
+    ] {
+        let failed = call(addr, "POST", path, None, body).await;
+        assert_eq!(failed.status, 502, "{path}: {}", failed.text());
+        assert!(failed.text().starts_with(want), "{path}: {}", failed.text());
+    }
+    // The grant is named in the denial, and the denial is audited.
+    let denied = call(addr, "POST", "/call/secret/echo/1", None, "x").await;
+    assert!(denied.text().contains("secret/echo/1"), "{}", denied.text());
+    assert!(denied.text().contains("web/caller/1"), "{}", denied.text());
+    // The restarted panicker and everything else still answer.
+    assert_eq!(
+        call(addr, "POST", "/call/web/panic/1", None, "x")
+            .await
+            .text(),
+        "handled 1"
+    );
+    assert_eq!(
+        call(addr, "POST", "/call/web/count/1", None, "inc")
+            .await
+            .text(),
+        "67"
+    );
+    host.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_componentize_js_fetch_handler_serves_from_a_builder_route() {
+    let routes = vec![
+        IngressRoute::handler(
+            "/js/...",
+            HandlerFile::new("web/js/1".parse().unwrap(), fixture_path("js-fetch")),
+        ),
+        IngressRoute::actor("/echo", "web/echo/1".parse().unwrap()),
+    ];
+    let host = HostBuilder::new()
+        .http(HttpConfig::new("127.0.0.1:0".parse().unwrap()), routes)
+        .build()
+        .unwrap();
+    let addr = host.http_addr().unwrap();
+    let hello = call(addr, "GET", "/js/hello?x=1", None, "").await;
+    assert_eq!(
+        (hello.status, hello.text()),
+        (200, "hello from js GET /js/hello?x=1".to_owned())
+    );
+    let echoed = call(addr, "POST", "/js/echo", None, "bytes from the client").await;
+    assert_eq!(echoed.text(), "bytes from the client");
+    let header = call_with(
+        addr,
+        "GET",
+        "/js/header/x-sent",
+        None,
+        &[("x-sent", "yes")],
+        "",
+    )
+    .await;
+    assert_eq!(header.text(), "yes");
+    assert_eq!(call(addr, "GET", "/js/nothing", None, "").await.status, 404);
+    // A handler that throws answers 500, and the next request is served.
+    let thrown = call(addr, "GET", "/js/throw", None, "").await;
+    assert_eq!(thrown.status, 500, "{}", thrown.text());
+    assert_eq!(call(addr, "GET", "/js/hello", None, "").await.status, 200);
+    // An actor route given before the actor runs answers 503 until it does.
+    assert_eq!(call(addr, "POST", "/echo", None, "x").await.status, 503);
+    let echo = host.load_component_file(fixture_path("echo")).unwrap();
+    host.start_component(wasm_host::ComponentSpec::new(
+        "web/echo/1".parse().unwrap(),
+        echo,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(call(addr, "POST", "/echo", None, "x").await.text(), "x");
+    host.shutdown().await.unwrap();
 }

@@ -123,6 +123,7 @@ impl Load {
                     max_instances: (NODES + 16) as u32,
                     max_memory_bytes: 64 * 1024 * 1024,
                     copy_on_write: false,
+                    ..PoolingConfig::default()
                 }),
                 ..EngineConfig::default()
             })

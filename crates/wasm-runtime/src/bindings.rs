@@ -20,3 +20,14 @@ wasmtime::component::bindgen!({
 
 pub(crate) use airssys::core::types as wit;
 pub(crate) use exports::airssys::core::component_lifecycle as lifecycle;
+
+/// The optional `airssys:core/calls@1.1.0` import (`wit/v1.1`, world `calling`): a request
+/// that waits for its answer. Linked for every component; one that does not import it is
+/// unaffected.
+pub(crate) mod calling {
+    wasmtime::component::bindgen!({
+        path: "../../wit/v1.1",
+        world: "airssys:core/calling@1.1.0",
+        imports: { default: async | trappable },
+    });
+}

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body::Body;
 use http_body_util::BodyExt;
+use wasm_core::TraceContext;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -102,8 +103,9 @@ impl WasmEngine {
     }
 }
 
-/// Serves one request with a fresh instance of `handler` built from `spec`. Returns the
-/// response once the guest has set it (its body streams on while the guest writes it, under
+/// Serves one request with a fresh instance of `handler` built from `spec`; the requests the
+/// handler makes with `airssys:core/calls` carry `trace`. Returns the response once the guest
+/// has set it (its body streams on while the guest writes it, under
 /// the same limits).
 ///
 /// # Errors
@@ -117,6 +119,7 @@ pub async fn serve_http<B>(
     handler: &LoadedHandler,
     spec: InstanceSpec,
     request: http::Request<B>,
+    trace: Option<TraceContext>,
 ) -> Result<http::Response<HyperOutgoingBody>>
 where
     B: Body<Data = Bytes> + Send + 'static,
@@ -126,6 +129,7 @@ where
         body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
     });
     let mut runner = Runner::new(engine, spec)?;
+    runner.store.data_mut().trace = trace;
     let id = runner.id.clone();
     let bad = |e: wasmtime::Error| Error::Instantiate {
         component: id.clone(),

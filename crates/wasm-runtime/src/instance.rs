@@ -360,6 +360,7 @@ impl Runner {
             stderr,
             meter: Arc::clone(&meter),
             txn: None,
+            trace: None,
         };
         let mut store = Store::new(engine.wasmtime(), state);
         store.limiter(|state| &mut state.limiter);

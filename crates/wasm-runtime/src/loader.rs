@@ -18,12 +18,13 @@ use crate::state::ComponentState;
 pub const LIFECYCLE_EXPORT: &str = "airssys:core/component-lifecycle@1.0.0";
 
 /// The airssys interfaces this host provides to components (WASI 0.2 comes in addition).
-const HOST_INTERFACES: [&str; 5] = [
+const HOST_INTERFACES: [&str; 6] = [
     "airssys:core/types@1.0.0",
     "airssys:core/errors@1.0.0",
     "airssys:core/host-messaging@1.0.0",
     "airssys:core/host-services@1.0.0",
     "airssys:core/storage@1.0.0",
+    "airssys:core/calls@1.1.0",
 ];
 
 /// The top-level imports and exports of a component, read without compiling it.

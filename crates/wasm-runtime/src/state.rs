@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use wasm_core::{ComponentId, StorageTxn};
+use wasm_core::{ComponentId, StorageTxn, TraceContext};
 use wasm_security::{CapabilitySet, Denial, audit_denial};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -32,6 +32,9 @@ pub struct ComponentState {
     pub(crate) meter: Arc<CpuMeter>,
     /// The storage writes of the call in progress; `None` until it writes.
     pub(crate) txn: Option<StorageTxn>,
+    /// The trace its `calls.call` requests carry when the router has none of its own: the
+    /// HTTP request's, for a handler instance.
+    pub(crate) trace: Option<TraceContext>,
 }
 
 impl fmt::Debug for ComponentState {

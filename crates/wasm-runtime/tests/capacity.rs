@@ -40,6 +40,7 @@ async fn pooled_instances_cost_two_map_entries_and_a_full_pool_says_so() {
             max_instances: u32::try_from(SLOTS).unwrap(),
             max_memory_bytes: 32 * 1024 * 1024,
             copy_on_write: false,
+            ..PoolingConfig::default()
         }),
         ..EngineConfig::default()
     })

@@ -40,7 +40,7 @@ async fn call(
     path: &str,
     body: &'static str,
 ) -> Result<(u16, String), Error> {
-    let response = serve_http(engine, handler, spec(limits), request(path, body)).await?;
+    let response = serve_http(engine, handler, spec(limits), request(path, body), None).await?;
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     Ok((status, String::from_utf8(bytes.to_vec()).unwrap()))
@@ -132,6 +132,40 @@ async fn a_proxy_component_answers_and_its_failures_end_only_their_request() {
             .0,
         200
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_calls_is_held_to_its_grants() {
+    let engine = common::engine();
+    let handler = engine
+        .load_handler_bytes("http-caller", &fixture("http-caller"))
+        .unwrap();
+    // No grant: refused before anything is sent, naming the capability and both ids.
+    let (status, text) = call(&engine, &handler, common::limits(), "/call/a/b/1", "x")
+        .await
+        .unwrap();
+    assert_eq!(status, 502, "{text}");
+    assert!(text.starts_with("delivery-failed: "), "{text}");
+    assert!(text.contains("request") && text.contains("a/b/1"), "{text}");
+    assert!(text.contains("web/hello/1"), "{text}");
+    // Granted, on a host with no components: the target is not found.
+    let grants = wasm_security::Grants {
+        messaging: vec![wasm_security::MessagingGrant {
+            actions: vec![wasm_security::MessagingAction::Request],
+            targets: "a/**".into(),
+        }],
+        ..wasm_security::Grants::default()
+    };
+    let spec = InstanceSpec {
+        capabilities: Arc::new(CapabilitySet::compile(common::id("web/hello/1"), &grants).unwrap()),
+        services: HostServices::standalone(),
+        limits: common::limits(),
+    };
+    let response = serve_http(&engine, &handler, spec, request("/call/a/b/1", "x"), None)
+        .await
+        .unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&bytes[..], b"target-not-found: a/b/1");
 }
 
 #[test]

@@ -59,6 +59,7 @@ async fn a_pool_the_map_limit_cannot_hold_when_full_is_warned_about() {
             max_instances: u32::try_from(slots).unwrap(),
             max_memory_bytes: 1024 * 1024,
             copy_on_write: false,
+            ..PoolingConfig::default()
         }),
         ..EngineConfig::default()
     })

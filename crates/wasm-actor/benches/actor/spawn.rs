@@ -136,6 +136,7 @@ pub fn child(mode: &str) {
         max_instances: u32::try_from(n).unwrap() + 16,
         max_memory_bytes: ResourceLimits::default().max_memory_bytes,
         copy_on_write: false,
+        ..PoolingConfig::default()
     });
     let engine = WasmEngine::new(EngineConfig {
         pooling,

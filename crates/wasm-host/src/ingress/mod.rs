@@ -5,6 +5,7 @@
 //! response). Each route has a cap on requests in flight (`503` beyond it) and every request
 //! a cap on its body (`413`). TLS is not served: put a proxy in front.
 
+mod given;
 mod route;
 mod serve;
 mod stats;
@@ -18,6 +19,7 @@ use wasm_core::{ComponentId, ResourceLimits};
 use wasm_runtime::LoadedHandler;
 use wasm_security::{CapabilitySet, Grants};
 
+pub use given::{HandlerFile, IngressRoute};
 pub use route::{Matched, Pattern, RouteError, RouteTable};
 pub(crate) use stats::{RouteSnapshot, RouteStats};
 

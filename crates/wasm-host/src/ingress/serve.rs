@@ -202,9 +202,14 @@ async fn route_request(
                 limits: spec.limits,
             };
             let request = Request::from_parts(parts, Full::new(bytes));
-            match wasm_runtime::serve_http(core.system.engine(), &spec.handler, instance, request)
-                .await
-            {
+            let served = wasm_runtime::serve_http(
+                core.system.engine(),
+                &spec.handler,
+                instance,
+                request,
+                trace,
+            );
+            match served.await {
                 Ok(response) => response.map(|body| {
                     body.map_err(|e| Box::new(e) as wasm_runtime::BoxError)
                         .boxed_unsync()

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use wasm_core::{
-    ComponentDirectory, ComponentId, ComponentInfo, CorrelationId, MessagePayload, MessageRouter,
-    MessagingError, Routed,
+    CallError, CallFuture, ComponentDirectory, ComponentId, ComponentInfo, CorrelationId,
+    MessagePayload, MessageRouter, MessagingError, Routed, TraceContext,
 };
 
 /// A router with no components behind it: every target is `target-not-found`.
@@ -12,6 +12,18 @@ use wasm_core::{
 pub struct Unrouted;
 
 impl MessageRouter for Unrouted {
+    fn call(
+        &self,
+        _from: &ComponentId,
+        to: &ComponentId,
+        _payload: MessagePayload,
+        _timeout: Duration,
+        _trace: Option<TraceContext>,
+    ) -> CallFuture {
+        let missing = CallError::NotSent(MessagingError::TargetNotFound(to.clone()));
+        Box::pin(std::future::ready(Err(missing)))
+    }
+
     fn send(&self, _from: &ComponentId, to: &ComponentId, _payload: MessagePayload) -> Routed<()> {
         Routed::Done(Err(MessagingError::TargetNotFound(to.clone())))
     }
