@@ -9,8 +9,8 @@ use wasm_runtime::{HostServices, WasmEngine};
 use crate::delivery::Delivery;
 use crate::events::{EventAudit, EventBus};
 use crate::registry::ComponentRegistry;
-use crate::remote::RemoteTransport;
 use crate::router::Router;
+use crate::seam::RemoteLink;
 use crate::shard::Shards;
 use crate::stats::Counters;
 
@@ -124,7 +124,7 @@ impl SystemContext {
 #[derive(Debug)]
 pub(crate) struct Directory {
     pub(crate) registry: Arc<ComponentRegistry>,
-    pub(crate) remote: Option<Arc<dyn RemoteTransport>>,
+    pub(crate) remote: Option<Arc<dyn RemoteLink>>,
 }
 
 impl ComponentDirectory for Directory {

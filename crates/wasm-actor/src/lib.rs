@@ -14,7 +14,6 @@
 
 mod actor;
 mod context;
-mod correlation;
 mod delivery;
 mod error;
 mod events;
@@ -23,6 +22,7 @@ mod mailbox;
 mod registry;
 mod remote;
 mod router;
+mod seam;
 mod shard;
 mod spawner;
 mod spec;
@@ -34,14 +34,14 @@ mod upgrade;
 mod usage;
 
 pub use context::{Placement, SystemConfig};
-pub use correlation::Outcome;
 pub use error::{Error, Result};
 pub use events::SystemEvent;
 pub use registry::ComponentRegistry;
-pub use remote::{
-    Claim, FromRemote, LocalPush, Receipt, ReceiptGuard, RemoteReply, RemoteTransport,
-};
+pub use remote::RemoteTransport;
 pub use router::Router;
+pub use seam::{
+    Claim, FromRemote, LocalPush, Outcome, Receipt, ReceiptGuard, RemoteLink, RemoteReply,
+};
 pub use spec::{ComponentSpec, GroupSpec, Intensity, RestartPolicy, Strategy};
 pub use stats::SystemStats;
 pub use system::ActorSystem;

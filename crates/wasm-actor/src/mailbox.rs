@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use wasm_core::ComponentMessage;
 
-use crate::remote::Receipt;
+use crate::seam::Receipt;
 use crate::stats::Counters;
 
 /// What a mailbox holds.

@@ -13,10 +13,9 @@ use wasm_core::{
     ErrorCallback, MessagePayload, MessageRouter, MessagingError, Routed, TraceContext,
 };
 
-use crate::correlation::{Outcome, Requester};
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, Requester};
 use crate::events::SystemEvent;
-use crate::remote::FromRemote;
+use crate::seam::{FromRemote, Outcome};
 
 /// Routes messages between the components of one host, and to other hosts through a
 /// [`crate::RemoteTransport`]. Cheap to clone.

@@ -18,13 +18,14 @@ use wasm_runtime::{LoadedComponent, WasmEngine};
 use wasm_security::{CapabilitySet, MemoryAuditLog};
 
 use crate::context::{Directory, SystemConfig, SystemContext};
-use crate::correlation::{Correlations, run_timers};
 use crate::delivery::Delivery;
+use crate::delivery::{Correlations, run_timers};
 use crate::error::{Error, Result, with_causes};
 use crate::events::{EventAudit, EventBus, SystemEvent};
 use crate::registry::{ComponentRegistry, PendingUpgrade, Slot, Version};
 use crate::remote::RemoteTransport;
 use crate::router::Router;
+use crate::seam::RemoteLink;
 use crate::shard::{Seat, ShardThreads, Shards};
 use crate::spawner::ComponentSpawner;
 use crate::spec::{ComponentSpec, GroupSpec, Intensity};
@@ -111,11 +112,13 @@ impl ActorSystem {
         let events = EventBus::new(config.event_capacity, counters.clone(), registry.clone());
         let (correlations, timer_signal) =
             Correlations::new(counters.clone(), config.max_request_timeout);
+        // Delivery and the directory see only what they ask of other hosts.
+        let link = remote.clone().map(|r| r as Arc<dyn RemoteLink>);
         let delivery = Arc::new(Delivery::new(
             registry.clone(),
             correlations,
             events.clone(),
-            remote.clone(),
+            link.clone(),
             counters.clone(),
         ));
         let router = Router::new(delivery.clone());
@@ -147,7 +150,7 @@ impl ActorSystem {
             config,
             directory: Arc::new(Directory {
                 registry: registry.clone(),
-                remote,
+                remote: link,
             }),
             registry,
             router,

@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::{ask, id, spec, talk_to_all, wait_for};
 use parking_lot::Mutex;
 use wasm_actor::{
-    ActorSystem, Claim, ComponentSpec, Error, LocalPush, RemoteTransport, Router, SystemConfig,
-    SystemEvent,
+    ActorSystem, Claim, ComponentSpec, Error, LocalPush, RemoteLink, RemoteTransport, Router,
+    SystemConfig, SystemEvent,
 };
 use wasm_core::{ComponentId, ComponentMessage, ErrorCallback, MessagingError, Routed};
 use wasm_runtime::{EngineConfig, MemoryStorage, WasmEngine};
@@ -115,7 +115,9 @@ impl RemoteTransport for TestTransport {
         // No lease to keep: this host may serve for as long as the test runs.
         router.serve_until(std::time::Instant::now() + Duration::from_secs(3600));
     }
+}
 
+impl RemoteLink for TestTransport {
     fn send(&self, to: &ComponentId, message: ComponentMessage) -> Routed<()> {
         Routed::Done(self.record(to, message))
     }

@@ -16,7 +16,7 @@ use crate::transport::Inner;
 
 impl Inner {
     /// Sends one message to every remote target or to none (see
-    /// [`wasm_actor::RemoteTransport::broadcast`]).
+    /// [`wasm_actor::RemoteLink::broadcast`]).
     pub(crate) async fn broadcast(
         self: Arc<Self>,
         targets: Vec<ComponentId>,

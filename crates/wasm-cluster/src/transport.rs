@@ -14,7 +14,7 @@ use async_nats::{Client, ConnectOptions, Request, RequestErrorKind};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
-use wasm_actor::{Claim, LocalPush, RemoteTransport, Router};
+use wasm_actor::{Claim, LocalPush, RemoteLink, RemoteTransport, Router};
 use wasm_core::{ComponentId, ComponentInfo, ComponentMessage, CorrelationId, Routed};
 
 use crate::config::{Auth, ClusterConfig};
@@ -482,7 +482,9 @@ impl RemoteTransport for NatsTransport {
         }
         self.inner.open_fence();
     }
+}
 
+impl RemoteLink for NatsTransport {
     fn send(&self, to: &ComponentId, message: ComponentMessage) -> Routed<()> {
         self.inner.clone().send(to, message, None)
     }

@@ -769,7 +769,7 @@ async fn a_host_authenticates_with_an_nkey_and_a_stranger_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_with_forty_thousand_components_is_seen_whole_by_its_peers() {
     use futures_util::StreamExt;
-    use wasm_actor::RemoteTransport;
+    use wasm_actor::RemoteLink;
 
     const IDS: usize = 40_000;
     let server = NatsServer::start(&[]);

@@ -195,3 +195,135 @@ pub async fn tokio_ping_pong(m: u64) -> Vec<u64> {
     samples.sort_unstable();
     samples
 }
+
+/// A router that answers `request` at once with the next correlation id (formatted as the
+/// actor router formats it) and keeps the request message as the actor router would queue
+/// it: reply-to and correlation id set.
+#[derive(Debug, Default)]
+struct Answering {
+    next: std::sync::atomic::AtomicU64,
+    asked: Mutex<Option<ComponentMessage>>,
+}
+
+impl MessageRouter for Answering {
+    fn send(&self, _from: &ComponentId, _to: &ComponentId, _payload: MessagePayload) -> Routed<()> {
+        Routed::Done(Err(MessagingError::DeliveryFailed(
+            "not in this baseline".into(),
+        )))
+    }
+
+    fn request(
+        &self,
+        from: &ComponentId,
+        _to: &ComponentId,
+        payload: MessagePayload,
+        _timeout: Duration,
+    ) -> Routed<CorrelationId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = CorrelationId::new(format!("req-{n}"));
+        *self.asked.lock() = Some(ComponentMessage {
+            sender: from.clone(),
+            payload,
+            metadata: MessageMetadata {
+                reply_to: Some(from.clone()),
+                correlation_id: Some(id.clone()),
+                timestamp: Timestamp::now(),
+                ..MessageMetadata::default()
+            },
+        });
+        Routed::Done(Ok(id))
+    }
+
+    fn cancel_request(
+        &self,
+        _from: &ComponentId,
+        _id: &CorrelationId,
+    ) -> Result<(), MessagingError> {
+        Err(MessagingError::InvalidMessage(
+            "not in this baseline".into(),
+        ))
+    }
+
+    fn broadcast(
+        &self,
+        _from: &ComponentId,
+        _targets: &[ComponentId],
+        _payload: MessagePayload,
+    ) -> Routed<()> {
+        Routed::Done(Err(MessagingError::DeliveryFailed(
+            "not in this baseline".into(),
+        )))
+    }
+}
+
+/// The round trip's floor: the same two instances (`pinger`, `echo`) called directly, one
+/// after the other on one thread, with the messages the actors would get. The pinger's
+/// `request` is answered at once by the router; its request goes to echo's `handle-message`
+/// (correlation id and reply-to set), and echo's reply to the pinger's `handle-callback`
+/// (correlation id set). The pinger times each round trip itself, as in the actor run.
+pub struct BareRoundTrip {
+    rt: Runtime,
+    router: Arc<Answering>,
+    pinger: ComponentInstance,
+    echo: ComponentInstance,
+}
+
+impl BareRoundTrip {
+    pub fn new(engine: &WasmEngine, pinger: &LoadedComponent, echo: &LoadedComponent) -> Self {
+        let rt = Flavour::CurrentThread.runtime();
+        let router = Arc::new(Answering::default());
+        let services = HostServices::standalone().with_router(router.clone());
+        let caps = CapabilitySet::compile(id(crate::PINGER), &talk_to_all()).unwrap();
+        let pinger = instantiate(&rt, engine, pinger, services.clone(), caps);
+        let caps = CapabilitySet::deny_all(id(crate::ECHO));
+        let echo = instantiate(&rt, engine, echo, services, caps);
+        Self {
+            rt,
+            router,
+            pinger,
+            echo,
+        }
+    }
+
+    /// `m` round trips; the pinger's own timings, sorted nanoseconds.
+    pub fn run(&mut self, m: u64) -> Vec<u64> {
+        let (pinger, echo, router) = (&mut self.pinger, &mut self.echo, &self.router);
+        self.rt.block_on(async {
+            let started = pinger
+                .handle_message(&host_message(&format!("rtt {} {m}", crate::ECHO)))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(started, Some(b"started".to_vec()));
+            loop {
+                // Taken out first: the callback's next `request` locks it again.
+                let asked = router.asked.lock().take();
+                let Some(request) = asked else {
+                    break;
+                };
+                let reply = echo.handle_message(&request).await.unwrap().unwrap();
+                let callback = ComponentMessage {
+                    sender: id(crate::ECHO),
+                    payload: reply.unwrap_or_default(),
+                    metadata: MessageMetadata {
+                        correlation_id: request.metadata.correlation_id.clone(),
+                        timestamp: Timestamp::now(),
+                        ..MessageMetadata::default()
+                    },
+                };
+                pinger.handle_callback(&callback).await.unwrap().unwrap();
+            }
+            let list = pinger
+                .handle_message(&host_message("latencies"))
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            let list = String::from_utf8(list).unwrap();
+            let mut samples: Vec<u64> = list.split(',').map(|s| s.parse().unwrap()).collect();
+            assert_eq!(samples.len() as u64, m, "{list}");
+            samples.sort_unstable();
+            samples
+        })
+    }
+}

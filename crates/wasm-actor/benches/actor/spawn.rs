@@ -5,7 +5,9 @@
 //!    the reused slots (warm).
 //!
 //!    The baseline (`bare`) makes the same instances on the same pool with direct
-//!    `ComponentInstance` calls (instantiate, `initialize`, `metadata`) and keeps them alive:
+//!    `ComponentInstance` calls (instantiate, `initialize`, `metadata`), sharing one set of
+//!    host services (with its audit buffer) as the actors share the system's, and keeps them
+//!    alive:
 //!    what wasmtime and the kernel cost for a pool slot, a fiber stack and the first calls,
 //!    before any actor exists. `pooled` runs the actors on the default shards,
 //!    `pooled-caller` on the one thread that starts them (`Placement::Caller`), and
@@ -266,10 +268,13 @@ async fn bare(engine: &WasmEngine, echo: &LoadedComponent, n: usize) -> Result<F
         resource_limits: ResourceLimits::default(),
     };
     let config = &config;
+    // One set of services for every instance, as the actors share the system's.
+    let services = HostServices::standalone();
+    let services = &services;
     let make = |i: usize| {
         let spec = InstanceSpec {
             capabilities: Arc::new(CapabilitySet::deny_all(id(&format!("bench/echo/{i}")))),
-            services: HostServices::standalone(),
+            services: services.clone(),
             limits: ResourceLimits::default(),
         };
         async move {
@@ -423,8 +428,16 @@ pub fn report(sizes: Sizes, full: bool) {
             print!("   {label}: spawn {what} {us:.1} us");
             if let Some(r) = r {
                 print!(", ratio to bare {r:.2}");
-                if full && *mode == "pooled" {
-                    print!(" (target <= 1.1x: {})", verdict(r <= 1.1));
+                // Warm: 1.1x on the caller's thread, 1.25x on shards (a hop to the shard's
+                // thread per start); cold: 1.3x on either.
+                let target = match (*mode, what.starts_with("warm")) {
+                    ("pooled-caller", true) => Some(1.1),
+                    ("pooled", true) => Some(1.25),
+                    ("pooled" | "pooled-caller", false) => Some(1.3),
+                    _ => None,
+                };
+                if let (true, Some(target)) = (full, target) {
+                    print!(" (target <= {target}x: {})", verdict(r <= target));
                 }
             }
             if full && *mode == "pooled" && what.starts_with("warm") {

@@ -1,5 +1,5 @@
-//! Request correlation: host-unique ids, the pending-request table with a deadline per
-//! request, and the timer task that turns expired requests into timeout callbacks.
+//! Request correlation: host-unique ids and the pending-request table with a deadline per
+//! request, owned by delivery (its timer task, `timer.rs`, expires the deadlines).
 //!
 //! The deadlines live in the table, ordered, under the same lock as the requests: answering
 //! or cancelling a request removes its deadline with it, and the timer task sleeps until the
@@ -7,21 +7,16 @@
 //! the one it sleeps until, so a request costs the timer task nothing in the common case.
 
 use std::collections::{BTreeSet, HashMap};
-use std::pin::pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot};
-use wasm_core::{ComponentId, CorrelationId, ErrorCallback, MessagingError, TraceContext};
+use wasm_core::{ComponentId, CorrelationId, MessagingError, TraceContext};
 
-use crate::delivery::Delivery;
-use crate::remote::RemoteReply;
+use crate::seam::{Outcome, RemoteReply};
 use crate::stats::{Counters, WorkUnit, bump};
-
-/// How a request ended: the reply payload, or why there is none.
-pub type Outcome = Result<Vec<u8>, ErrorCallback>;
 
 /// Who waits for an answer.
 #[derive(Debug)]
@@ -90,9 +85,9 @@ struct Table {
 #[derive(Debug)]
 pub(crate) struct TimerSignal {
     /// Wakes the timer task for a deadline earlier than the one it sleeps until.
-    earlier: Notify,
+    pub(super) earlier: Notify,
     /// Cleared when the timer task ends (shutdown): requests are then refused.
-    alive: AtomicBool,
+    pub(super) alive: AtomicBool,
 }
 
 /// The longest deadline accepted whatever the configuration says (tokio's timer wheel
@@ -262,44 +257,6 @@ impl Table {
     }
 }
 
-/// Marks the timer task gone when it ends, however it ends (aborted at shutdown included).
-struct Alive(Arc<TimerSignal>);
-
-impl Drop for Alive {
-    fn drop(&mut self) {
-        self.0.alive.store(false, Ordering::Release);
-    }
-}
-
-/// Fires request deadlines: sleeps until the earliest one (or until told of an earlier one),
-/// then answers every expired request still pending with a timeout callback. Answered and
-/// cancelled requests cost it nothing: their deadlines leave the table with them. Ends when
-/// the router is dropped, or when aborted at shutdown.
-pub(crate) async fn run_timers(signal: Arc<TimerSignal>, delivery: Weak<Delivery>) {
-    let _alive = Alive(Arc::clone(&signal));
-    loop {
-        // Listening before the table is read: a deadline registered in between is not missed.
-        let earlier = signal.earlier.notified();
-        let mut earlier = pin!(earlier);
-        earlier.as_mut().enable();
-        let next = {
-            let Some(delivery) = delivery.upgrade() else {
-                return;
-            };
-            delivery.expire(Instant::now())
-        };
-        match next {
-            Some(at) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(at.into()) => {}
-                    () = &mut earlier => {}
-                }
-            }
-            None => earlier.await,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,7 +327,7 @@ mod tests {
         assert!(expired.is_empty());
         assert_eq!(next, None);
         // A timer task that is gone refuses the request instead of losing its deadline.
-        drop(Alive(signal));
+        drop(super::super::timer::Alive(signal));
         let refused = table.register(Requester::Component(a.clone()), a, Duration::from_secs(1));
         assert!(
             matches!(refused, Err(MessagingError::DeliveryFailed(_))),

@@ -15,22 +15,27 @@ use wasm_core::{
     MessageMetadata, MessagePayload, MessagingError, Routed, Timestamp,
 };
 
-use crate::correlation::{Correlations, Outcome, Pending, Requester, format_id, parse_id};
 use crate::events::{EventBus, SystemEvent};
 use crate::fence::Fence;
 use crate::mailbox::{Envelope, Mailbox, Refused};
 use crate::registry::{ComponentRegistry, Slot};
-use crate::remote::RemoteTransport;
+use crate::seam::{Outcome, RemoteLink};
 use crate::stats::{Counters, bump};
 
+mod correlation;
 mod remote;
+mod timer;
+
+pub(crate) use correlation::{Correlations, Requester};
+use correlation::{Pending, format_id, parse_id};
+pub(crate) use timer::run_timers;
 
 #[derive(Debug)]
 pub(crate) struct Delivery {
     registry: Arc<ComponentRegistry>,
     correlations: Correlations,
     events: EventBus,
-    remote: Option<Arc<dyn RemoteTransport>>,
+    remote: Option<Arc<dyn RemoteLink>>,
     /// With a transport: until when this host may serve its components.
     fence: Option<Fence>,
     counters: Arc<Counters>,
@@ -67,7 +72,7 @@ impl Delivery {
         registry: Arc<ComponentRegistry>,
         correlations: Correlations,
         events: EventBus,
-        remote: Option<Arc<dyn RemoteTransport>>,
+        remote: Option<Arc<dyn RemoteLink>>,
         counters: Arc<Counters>,
     ) -> Self {
         let fence = remote.as_ref().map(|_| Fence::new());
@@ -86,7 +91,7 @@ impl Delivery {
         self.fence.as_ref()
     }
 
-    pub(crate) fn remote(&self) -> Option<&Arc<dyn RemoteTransport>> {
+    pub(crate) fn remote(&self) -> Option<&Arc<dyn RemoteLink>> {
         self.remote.as_ref()
     }
 
@@ -246,7 +251,7 @@ impl Delivery {
     /// Queues one message in every target's mailbox, or in none. With targets on other
     /// hosts, the transport holds a slot in each of their mailboxes first, then the local ones
     /// are pushed together, then the remote ones go into their held slots, which cannot be
-    /// refused for capacity (see [`RemoteTransport::broadcast`]).
+    /// refused for capacity (see [`RemoteLink::broadcast`]).
     pub(crate) fn broadcast(
         &self,
         from: &ComponentId,

@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 use wasm_core::{ComponentId, ComponentMessage, ErrorCallback, MessagePayload, MessagingError};
 
 use super::Delivery;
-use crate::correlation::{Requester, format_id};
+use super::correlation::{Requester, format_id};
 use crate::mailbox::{Envelope, Refused};
-use crate::remote::{FromRemote, RemoteReply};
+use crate::seam::{FromRemote, RemoteReply};
 use crate::stats::bump;
 
 impl Delivery {
