@@ -47,8 +47,10 @@ pub trait RemoteLink: Send + Sync + fmt::Debug {
 
     /// Queues request `message` (its correlation id and `reply-to` set) for `to`, as
     /// [`RemoteLink::send`]. The answer comes back through
-    /// [`crate::Router::answer_from_remote`]; the target's host does not start the request after
-    /// `timeout` (this host raises the requester's timeout itself).
+    /// [`crate::Router::answer_from_remote`]; the target's host does not start the request
+    /// once `timeout` has passed since the message's `timestamp` (taken before the requester's
+    /// timer started, so never after the requester gave up). This host raises the requester's
+    /// timeout itself.
     ///
     /// # Errors
     ///

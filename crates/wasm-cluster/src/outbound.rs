@@ -121,7 +121,10 @@ impl Inner {
             // Recorded as this host's but not registered here: stopping, or not started.
             return Routed::Done(Err(MessagingError::TargetNotFound(to.clone())));
         }
-        let deadline = timeout.map(deadline_ms);
+        // From the message's timestamp, taken before the requester's timer started: the
+        // target's host never starts a request its requester has given up on.
+        let sent_at = message.metadata.timestamp.as_millis();
+        let deadline = timeout.map(|t| deadline_ms(sent_at, t));
         let mut encoded = Vec::with_capacity(message.payload.len() + 48);
         encode_message(&mut encoded, &message, deadline);
         if encoded.len() + 1024 > self.max_payload {

@@ -536,7 +536,8 @@ impl RemoteLink for NatsTransport {
     }
 }
 
-/// A request's deadline on the wire: now plus `timeout`, in milliseconds since the epoch.
-pub(crate) fn deadline_ms(timeout: Duration) -> u64 {
-    Inner::now_ms().saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
+/// A request's deadline on the wire: `from_ms` plus `timeout`, in milliseconds since the
+/// epoch.
+pub(crate) fn deadline_ms(from_ms: u64, timeout: Duration) -> u64 {
+    from_ms.saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
 }
