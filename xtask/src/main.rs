@@ -14,9 +14,11 @@
 //! - `layers`: the dependency edges between our crates;
 //! - `ci`: fmt, clippy, layers, deny, test;
 //! - `bench`: the release benchmarks, printing medians and ratios.
+//! - `bench-count`: instructions per round trip, the floor's and the actors', under callgrind.
 //! - `soak --minutes N`: the load test's rounds, in release, for N minutes, printing
 //!   throughput and resident memory after each.
 
+mod count;
 mod deny;
 mod examples;
 mod fixtures;
@@ -61,6 +63,9 @@ enum Command {
     Ci,
     /// Build the fixtures and run the release benchmarks.
     Bench,
+    /// Count the instructions of one round trip, the floor's and the actors', under
+    /// callgrind (needs valgrind).
+    BenchCount,
     /// Run the load test's rounds (1,000,000 messages each, every one checked) in release
     /// for `--minutes`, printing throughput and resident memory after each round.
     Soak {
@@ -81,6 +86,7 @@ fn main() -> Result<()> {
         Command::Layers => layers::check_workspace(),
         Command::Ci => ci(),
         Command::Bench => bench(),
+        Command::BenchCount => count::report(),
         Command::Soak { minutes } => soak(minutes),
     }
 }

@@ -12,6 +12,8 @@
 mod baseline;
 #[path = "actor/cores.rs"]
 mod cores;
+#[path = "actor/count.rs"]
+mod count;
 #[path = "actor/operate.rs"]
 mod operate;
 #[path = "actor/spawn.rs"]
@@ -263,13 +265,14 @@ fn throughput(engine: &WasmEngine, pinger: &LoadedComponent, sizes: Sizes, full:
     }
 }
 
-/// Round trips measured by `pinger` itself, from just before `request` to its callback.
-async fn actor_round_trips(system: &ActorSystem, m: u64) -> Vec<u64> {
+/// Round trips measured by `pinger` itself, from just before `request` to its callback,
+/// polled for every `every` (a poll is one more message in the pinger's mailbox: every 2 ms,
+/// noise well below 1%).
+async fn actor_round_trips(system: &ActorSystem, m: u64, every: Duration) -> Vec<u64> {
     let started = ask(system, PINGER, &format!("rtt {ECHO} {m}")).await;
     assert_eq!(started, "started");
     for _ in 0..60_000 {
-        // A poll is one more message in the pinger's mailbox every 2 ms: noise well below 1%.
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(every).await;
         let reply = ask(system, PINGER, "latencies").await;
         if reply.starts_with("pending") {
             continue;
@@ -316,7 +319,8 @@ fn round_trips(
         for run in 0..=sizes.runs {
             let bare = a.rt.block_on(baseline::tokio_ping_pong(m));
             let direct = floor.run(m);
-            let ours = a.rt.block_on(actor_round_trips(&a.system, m));
+            let ours =
+                a.rt.block_on(actor_round_trips(&a.system, m, Duration::from_millis(2)));
             if run > 0 {
                 tokio50s.push(quantile_us(&bare, 0.5));
                 tokio99s.push(quantile_us(&bare, 0.99));
@@ -407,5 +411,9 @@ fn main() {
     }
     if wanted("cores") {
         cores::report(&engine, &pinger, sizes, full);
+    }
+    // Only when named: it is meant for callgrind.
+    if only.split(',').any(|s| s == "count") {
+        count::run(&engine, &pinger, &echo);
     }
 }

@@ -335,6 +335,7 @@ impl ActorState {
     /// mailbox whenever it is empty.
     async fn run(&mut self) -> Result<(), ActorProcessingErr> {
         let mut in_a_row = 0;
+        let slot = Arc::clone(&self.slot);
         loop {
             // A stop takes effect after the current message: what is queued stays queued.
             if self.slot.stopping.load(Ordering::Acquire) {
@@ -354,11 +355,11 @@ impl ActorState {
                 }
                 continue;
             }
-            // Taken before the pop: the system is never idle between queue and call.
-            let call = self.ctx.counters.unit();
-            if let Some(envelope) = self.slot.mailbox.pop() {
+            // The envelope's unit of work is held through its call: the system is never idle
+            // between queue and call.
+            if let Some((envelope, held)) = slot.mailbox.pop() {
                 self.process(envelope).await?;
-                drop(call);
+                drop(held);
                 in_a_row += 1;
                 if in_a_row == BATCH {
                     in_a_row = 0;
@@ -369,7 +370,6 @@ impl ActorState {
                 }
                 continue;
             }
-            drop(call);
             in_a_row = 0;
             match &mut self.health {
                 Some(health) => {
@@ -413,15 +413,17 @@ impl ActorState {
                 if let Some(receipt) = &receipt {
                     receipt.taken();
                 }
-                (Arc::new(message), request, false, receipt)
+                (message, request, false, receipt)
             }
-            Envelope::Callback(message) => (Arc::new(message), None, true, None),
+            Envelope::Callback(message) => (message, None, true, None),
         };
-        // Kept where the supervisor finds it if this instance is killed mid-call.
-        *self.slot.in_flight.lock() = Some(InFlight {
-            message: message.clone(),
+        // Left where the supervisor finds it if this instance is killed mid-call.
+        let in_call = InCall {
+            slot: &self.slot,
+            message: &message,
             request,
-        });
+            returned: false,
+        };
         let observe = self.ctx.config.observe;
         let instance = &mut self.instance;
         let outcome = {
@@ -451,7 +453,7 @@ impl ActorState {
                 call.await
             }
         };
-        self.slot.in_flight.lock().take();
+        in_call.finish();
         let usage = &self.slot.usage;
         if observe {
             usage.record_call(&self.instance.usage());
@@ -504,5 +506,33 @@ impl ActorState {
             return Err(format!("{} reported unhealthy", self.slot.id()).into());
         }
         Ok(())
+    }
+}
+
+/// The call in progress. Dropped before [`InCall::finish`] (the actor killed mid-call: its
+/// future dropped), it leaves a copy of the message in the slot's `in_flight`, where the
+/// supervisor reports it; a call that returns costs no lock and no copy.
+struct InCall<'a> {
+    slot: &'a Slot,
+    message: &'a ComponentMessage,
+    request: Option<u64>,
+    returned: bool,
+}
+
+impl InCall<'_> {
+    /// The call returned: nothing is left for the supervisor.
+    fn finish(mut self) {
+        self.returned = true;
+    }
+}
+
+impl Drop for InCall<'_> {
+    fn drop(&mut self) {
+        if !self.returned {
+            *self.slot.in_flight.lock() = Some(InFlight {
+                message: self.message.clone(),
+                request: self.request,
+            });
+        }
     }
 }

@@ -32,6 +32,7 @@ mod system;
 mod trace;
 mod upgrade;
 mod usage;
+mod wake;
 
 pub use context::{Placement, SystemConfig};
 pub use error::{Error, Result};

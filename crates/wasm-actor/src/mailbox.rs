@@ -2,9 +2,9 @@
 //!
 //! A restart replaces the actor, not the mailbox: what was queued is delivered to the new
 //! instance. Producers never wait: a full mailbox refuses at once. The draining actor waits on
-//! the mailbox's own [`Notify`] when it is empty, so a push wakes it directly: no actor
-//! message is sent per envelope. A wake-up with nobody waiting is kept (one permit), so one
-//! that comes between the actor's last `pop` and its wait is not lost.
+//! the mailbox's own [`Wake`] when it is empty, so a push wakes it directly: no actor message
+//! is sent per envelope. A wake-up with nobody waiting is kept (one permit), so one that comes
+//! between the actor's last `pop` and its wait is not lost.
 //!
 //! A producer that chooses to wait for room ([`Mailbox::push_waiting`], the host's
 //! `send_timeout`) waits on a second [`Notify`]; a `pop` signals it only when someone waits,
@@ -19,7 +19,8 @@ use tokio::sync::Notify;
 use wasm_core::ComponentMessage;
 
 use crate::seam::Receipt;
-use crate::stats::Counters;
+use crate::stats::{Counters, Held};
+use crate::wake::Wake;
 
 /// What a mailbox holds.
 #[derive(Debug)]
@@ -49,7 +50,7 @@ pub(crate) struct Mailbox {
     queue: Mutex<Queue>,
     capacity: usize,
     /// Wakes the draining actor: after a push, and when it must stop.
-    ready: Notify,
+    ready: Wake,
     /// Wakes producers waiting for room: after a pop or a release while one waits, and at close.
     room: Notify,
     /// Each queued envelope is one unit of the system's outstanding work.
@@ -72,7 +73,7 @@ impl Mailbox {
         Self {
             queue: Mutex::new(Queue::default()),
             capacity: capacity.max(1),
-            ready: Notify::new(),
+            ready: Wake::default(),
             room: Notify::new(),
             counters,
         }
@@ -250,25 +251,24 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Takes the next envelope. The caller must hold a unit of work of its own (an actor
-    /// call) before it pops, so the system never looks idle in between.
-    pub(crate) fn pop(&self) -> Option<Envelope> {
+    /// Takes the next envelope with its unit of work, which the caller gives up (by dropping
+    /// the [`Held`]) once it is done with it: the system never looks idle in between, and an
+    /// empty look costs no work unit.
+    pub(crate) fn pop(&self) -> Option<(Envelope, Held<'_>)> {
         let (envelope, waiting) = {
             let mut queue = self.queue.lock();
             (queue.items.pop_front(), queue.waiting > 0)
         };
-        if envelope.is_some() {
-            self.counters.done_work(1);
-            if waiting {
-                self.room.notify_waiters();
-            }
+        let envelope = envelope?;
+        if waiting {
+            self.room.notify_waiters();
         }
-        envelope
+        Some((envelope, Held::new(&self.counters)))
     }
 
     /// Wakes the draining actor, or the next one to wait if none waits now.
     pub(crate) fn wake(&self) {
-        self.ready.notify_one();
+        self.ready.wake();
     }
 
     /// Resolves when the mailbox was woken since the last wait: something was pushed, or the
@@ -279,7 +279,7 @@ impl Mailbox {
     /// Cancel safe: a wake-up that arrives after the future is dropped is kept for the next
     /// wait.
     pub(crate) async fn woken(&self) {
-        self.ready.notified().await;
+        self.ready.woken().await;
     }
 
     /// Takes every queued message that came from another host (those with a receipt) out of
@@ -364,7 +364,7 @@ mod tests {
             other => other,
         };
         assert_eq!(mailbox.push(callback), Ok(()));
-        let order: Vec<u8> = std::iter::from_fn(|| mailbox.pop())
+        let order: Vec<u8> = std::iter::from_fn(|| mailbox.pop().map(|(e, _)| e))
             .map(|e| payload(&e))
             .collect();
         assert_eq!(order, vec![1, 2, 4]);
@@ -382,7 +382,7 @@ mod tests {
             let mailbox = mailbox.clone();
             async move {
                 mailbox.woken().await;
-                mailbox.pop().map(|e| payload(&e))
+                mailbox.pop().map(|(e, _)| payload(&e))
             }
         });
         tokio::task::yield_now().await;
@@ -460,9 +460,9 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert!(!producer.is_finished());
-        assert_eq!(mailbox.pop().map(|e| payload(&e)), Some(1));
+        assert_eq!(mailbox.pop().map(|(e, _)| payload(&e)), Some(1));
         assert_eq!(producer.await.ok(), Some(Ok(())));
-        assert_eq!(mailbox.pop().map(|e| payload(&e)), Some(2));
+        assert_eq!(mailbox.pop().map(|(e, _)| payload(&e)), Some(2));
         assert_eq!(mailbox.queue.lock().waiting, 0);
     }
 
@@ -507,7 +507,7 @@ mod tests {
         }
         let taken: Vec<u8> = mailbox.take_remote().iter().map(payload).collect();
         assert_eq!(taken, vec![2, 4]);
-        let left: Vec<u8> = std::iter::from_fn(|| mailbox.pop())
+        let left: Vec<u8> = std::iter::from_fn(|| mailbox.pop().map(|(e, _)| e))
             .map(|e| payload(&e))
             .collect();
         assert_eq!(left, vec![1, 3]);

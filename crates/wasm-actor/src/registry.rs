@@ -84,7 +84,7 @@ pub(crate) struct PendingUpgrade {
 /// A message (or callback, with no request) being handled.
 #[derive(Debug)]
 pub(crate) struct InFlight {
-    pub(crate) message: Arc<ComponentMessage>,
+    pub(crate) message: ComponentMessage,
     pub(crate) request: Option<u64>,
 }
 

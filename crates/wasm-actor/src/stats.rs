@@ -3,7 +3,7 @@
 //! Every counter is a relaxed atomic bumped on the hot path. Idleness is one atomic count of
 //! outstanding work: each queued envelope, each actor call in progress and each pending
 //! request is one unit. A hand-over always takes the new unit before it gives up the old one
-//! (an actor takes its "in a call" unit before it pops an envelope; a request's unit is given
+//! (an actor keeps a popped envelope's unit until its call is over; a request's unit is given
 //! up only after its callback is queued), so the count never touches zero while work is still
 //! on its way. When it reaches zero, waiters are woken through a [`Notify`]: no polling.
 
@@ -127,6 +127,23 @@ impl Counters {
     pub(crate) fn unit(self: &Arc<Self>) -> WorkUnit {
         self.add_work(1);
         WorkUnit(self.clone())
+    }
+}
+
+/// A unit of work already taken (a popped envelope's), given up on drop.
+#[derive(Debug)]
+pub(crate) struct Held<'a>(&'a Counters);
+
+impl<'a> Held<'a> {
+    /// Takes over one unit of `counters` that is already counted.
+    pub(crate) fn new(counters: &'a Counters) -> Self {
+        Self(counters)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.done_work(1);
     }
 }
 

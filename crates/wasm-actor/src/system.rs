@@ -814,7 +814,8 @@ mod tests {
             .await
             .unwrap();
         system.send(&busy, b"sleep 1500".to_vec()).unwrap();
-        until_slot(&system, &busy, |slot| slot.in_flight.lock().is_some()).await;
+        // Taken from the mailbox: the actor is in the call (it handles it to the end).
+        until_slot(&system, &busy, |slot| slot.mailbox.len() == 0).await;
         let stopping = tokio::spawn({
             let (system, busy) = (system.clone(), busy.clone());
             async move { system.stop_component(&busy).await }
