@@ -365,7 +365,7 @@ impl HostBuilder {
         if let Some((config, routes)) = self.http {
             let routes = routes
                 .into_iter()
-                .map(|route| route.compile(&host, self.limits))
+                .map(|route| route.compile(host.engine(), self.limits))
                 .collect::<crate::Result<Vec<_>>>()?;
             host.start_http(config, routes)?;
         }

@@ -1,29 +1,25 @@
 //! [`Host`]: a running system of components, driven from the embedder's code.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-use parking_lot::Mutex;
 
 use tokio::sync::broadcast;
 use wasm_actor::{
-    ActorSystem, ComponentSpec, ComponentState, ComponentStatus, GroupSpec, SystemEvent,
-    SystemStats, Upgrade,
+    ActorSystem, ComponentSpec, ComponentStatus, GroupSpec, SystemEvent, SystemStats, Upgrade,
 };
 use wasm_cluster::NatsTransport;
 use wasm_core::{ComponentId, ComponentInfo, ResourceLimits, StorageBackend, TraceContext};
 use wasm_runtime::{LoadedComponent, WasmEngine};
 use wasm_security::MemoryAuditLog;
 
-use crate::ActorError;
 use crate::admin::{AdminConfig, AdminServer};
 use crate::builder::HostBuilder;
 use crate::error::Result;
 use crate::manifest::Manifest;
+use crate::state::Core;
 use crate::storage::RedbStorage;
 
 /// A stream of [`SystemEvent`]s (a tokio broadcast receiver: a subscriber that lags loses the
@@ -63,23 +59,6 @@ pub struct Host {
     admin: Option<AdminServer>,
 }
 
-/// What a host is made of; shared with its admin endpoint (which holds it weakly).
-#[derive(Debug)]
-pub(crate) struct Core {
-    pub(crate) system: ActorSystem,
-    pub(crate) storage: Arc<dyn StorageBackend>,
-    redb: Option<Arc<RedbStorage>>,
-    cluster: Option<NatsTransport>,
-    limits: ResourceLimits,
-    pub(crate) request_timeout: Duration,
-    /// Components stopped by the host, with the spec to start them again from.
-    stopped: Mutex<BTreeMap<ComponentId, ComponentSpec>>,
-    /// Set while a manifest's components are expected but not all started yet.
-    awaiting_load: AtomicBool,
-    /// HTTP ingress, while it serves.
-    pub(crate) ingress: Mutex<Option<Arc<crate::ingress::IngressServer>>>,
-}
-
 impl Host {
     pub(crate) fn new(
         system: ActorSystem,
@@ -90,17 +69,15 @@ impl Host {
         request_timeout: Duration,
         awaiting_load: bool,
     ) -> Self {
-        let core = Arc::new(Core {
+        let core = Arc::new(Core::new(
             system,
             storage,
             redb,
             cluster,
             limits,
             request_timeout,
-            stopped: Mutex::new(BTreeMap::new()),
-            awaiting_load: AtomicBool::new(awaiting_load),
-            ingress: Mutex::new(None),
-        });
+            awaiting_load,
+        ));
         Self { core, admin: None }
     }
 
@@ -376,7 +353,12 @@ impl Host {
         config: crate::ingress::HttpConfig,
         routes: Vec<crate::ingress::HttpRoute>,
     ) -> Result<(SocketAddr, Option<Arc<crate::ingress::IngressServer>>)> {
-        let server = crate::ingress::IngressServer::start(config, routes, &self.core)?;
+        let server = crate::ingress::IngressServer::start(
+            config,
+            routes,
+            &self.core.system,
+            self.core.request_timeout,
+        )?;
         let addr = server.addr();
         let old = self.core.ingress.lock().replace(Arc::new(server));
         Ok((addr, old))
@@ -617,62 +599,5 @@ impl Host {
             redb.close()?;
         }
         Ok(())
-    }
-}
-
-impl Core {
-    async fn load(&self, manifest: &Manifest) -> Result<()> {
-        let groups = manifest.specs(self.system.engine(), self.limits)?;
-        for group in groups {
-            self.system.start_group(group).await?;
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn stop(&self, id: &ComponentId) -> Result<()> {
-        let spec = self.system.spec(id);
-        self.system.stop_component(id).await?;
-        if let Some(spec) = spec {
-            self.stopped.lock().insert(id.clone(), spec);
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn start_stopped(&self, id: &ComponentId) -> Result<()> {
-        let spec = self
-            .stopped
-            .lock()
-            .remove(id)
-            .ok_or_else(|| ActorError::NotRunning(id.clone()))?;
-        if let Err(e) = self.system.start_component(spec.clone()).await {
-            self.stopped.lock().insert(id.clone(), spec);
-            return Err(e.into());
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn upgrade(&self, id: &ComponentId, wasm: &[u8]) -> Result<Upgrade> {
-        if !self.system.registry().contains(id) {
-            return Err(ActorError::NotRunning(id.clone()).into());
-        }
-        let component = self
-            .system
-            .engine()
-            .loader()
-            .load_bytes(&format!("new code of {id}"), wasm)?;
-        Ok(self.system.upgrade(id, component).await?)
-    }
-
-    pub(crate) fn stopped_ids(&self) -> Vec<ComponentId> {
-        self.stopped.lock().keys().cloned().collect()
-    }
-
-    pub(crate) fn is_ready(&self) -> bool {
-        !self.awaiting_load.load(Ordering::Acquire)
-            && self.system.registry().ids().iter().all(|id| {
-                self.system
-                    .status(id)
-                    .is_none_or(|s| s.state == ComponentState::Running)
-            })
     }
 }

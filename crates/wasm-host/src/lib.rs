@@ -49,6 +49,7 @@ mod host;
 pub mod ingress;
 mod manifest;
 mod serving;
+mod state;
 mod storage;
 
 pub use admin::{AdminConfig, DEFAULT_MAX_BODY};

@@ -5,7 +5,7 @@ use wasm_actor::{ComponentStatus, ERROR_KINDS};
 use wasm_core::ComponentId;
 use wasm_security::{FsAccess, Grants, MessagingAction};
 
-use crate::host::Core;
+use crate::state::Core;
 
 /// Every component of the host (running, starting, restarting, and those the host stopped),
 /// sorted by id.

@@ -11,7 +11,7 @@ use prometheus::{Encoder, TextEncoder};
 use wasm_actor::{ComponentState, ComponentStatus, DURATION_BUCKETS_NANOS, ERROR_KINDS};
 use wasm_core::ComponentId;
 
-use crate::host::Core;
+use crate::state::Core;
 
 /// The content type of the text format.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

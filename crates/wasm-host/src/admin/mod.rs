@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
-use crate::host::Core;
+use crate::state::Core;
 
 /// The largest request body the admin endpoint reads by default: 64 MiB (an upgrade's
 /// `.wasm` file; a request payload is further limited by the messaging layer).

@@ -13,7 +13,7 @@ use wasm_core::{ComponentId, ErrorCallback, MessagingError};
 
 use super::{Shared, inventory, metrics};
 use crate::error::Error;
-use crate::host::Core;
+use crate::state::Core;
 use crate::{ActorError, TraceContext};
 
 type Reply = Response<Full<Bytes>>;

@@ -8,7 +8,6 @@ use wasm_security::Grants;
 
 use super::{HandlerSpec, HttpRoute, HttpTarget};
 use crate::error::Result;
-use crate::host::Host;
 
 /// A handler component by its file, for [`IngressRoute::handler`].
 #[derive(Debug, Clone)]
@@ -67,8 +66,12 @@ impl IngressRoute {
         }
     }
 
-    /// The route, compiled for `host`: a handler's file is read and compiled now.
-    pub(crate) fn compile(self, host: &Host, default_limits: ResourceLimits) -> Result<HttpRoute> {
+    /// The route, compiled on `engine`: a handler's file is read and compiled now.
+    pub(crate) fn compile(
+        self,
+        engine: &wasm_runtime::WasmEngine,
+        default_limits: ResourceLimits,
+    ) -> Result<HttpRoute> {
         let target = match self.leads {
             Leads::Actor(id) => HttpTarget::Actor(id),
             Leads::Handler(file) => {
@@ -79,7 +82,7 @@ impl IngressRoute {
                     limits,
                 } = *file;
                 HttpTarget::Handler(Box::new(HandlerSpec {
-                    handler: host.load_handler_file(&path)?,
+                    handler: engine.load_handler_file(&path)?,
                     id,
                     grants,
                     limits: limits.unwrap_or(default_limits),

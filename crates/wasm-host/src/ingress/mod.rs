@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use wasm_actor::ActorSystem;
 use wasm_core::{ComponentId, ResourceLimits};
 use wasm_runtime::LoadedHandler;
 use wasm_security::{CapabilitySet, Grants};
@@ -24,7 +25,6 @@ pub use route::{Matched, Pattern, RouteError, RouteTable};
 pub(crate) use stats::{RouteSnapshot, RouteStats};
 
 use crate::error::{Error, Result};
-use crate::host::Core;
 
 /// The largest request body by default: 1 MiB.
 pub const DEFAULT_MAX_BODY: usize = 1 << 20;
@@ -127,7 +127,8 @@ impl IngressServer {
     pub(crate) fn start(
         config: HttpConfig,
         routes: Vec<HttpRoute>,
-        core: &Arc<Core>,
+        system: &Arc<ActorSystem>,
+        request_timeout: Duration,
     ) -> Result<Self> {
         let failed = |reason: String| Error::Http {
             addr: config.addr,
@@ -172,7 +173,8 @@ impl IngressServer {
         let table = RouteTable::new(ready).map_err(|e| failed(e.reason))?;
         let (listener, addr) = crate::serving::bind(config.addr).map_err(failed)?;
         let shared = Arc::new(serve::Shared {
-            core: Arc::downgrade(core),
+            system: Arc::downgrade(system),
+            request_timeout,
             table,
             max_body: config.max_body,
         });

@@ -17,19 +17,21 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::Instrument;
+use wasm_actor::ActorSystem;
 use wasm_core::{ErrorCallback, MessagingError, TraceContext};
 use wasm_runtime::{InstanceSpec, Limit};
 
 use super::{Ready, RouteTable, Served};
 use crate::error::Error;
-use crate::host::Core;
 
 /// Every response body: the handler's stream, or bytes of the host's own.
 pub(crate) type Body = UnsyncBoxBody<Bytes, wasm_runtime::BoxError>;
 
 /// What every connection shares.
 pub(crate) struct Shared {
-    pub(crate) core: Weak<Core>,
+    pub(crate) system: Weak<ActorSystem>,
+    /// An actor route's request timeout (the host's).
+    pub(crate) request_timeout: Duration,
     pub(crate) table: RouteTable<Served>,
     pub(crate) max_body: usize,
 }
@@ -159,7 +161,7 @@ async fn route_request(
             ),
         );
     };
-    let Some(core) = shared.core.upgrade() else {
+    let Some(system) = shared.system.upgrade() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "stopping",
@@ -185,9 +187,8 @@ async fn route_request(
     };
     match &served.target {
         Ready::Actor(id) => {
-            let asked = core
-                .system
-                .request_traced(id, bytes.to_vec(), core.request_timeout, trace)
+            let asked = system
+                .request_traced(id, bytes.to_vec(), shared.request_timeout, trace)
                 .await
                 .map_err(Error::from);
             match asked {
@@ -198,17 +199,12 @@ async fn route_request(
         Ready::Handler { spec, caps } => {
             let instance = InstanceSpec {
                 capabilities: caps.clone(),
-                services: core.system.host_services(),
+                services: system.host_services(),
                 limits: spec.limits,
             };
             let request = Request::from_parts(parts, Full::new(bytes));
-            let served = wasm_runtime::serve_http(
-                core.system.engine(),
-                &spec.handler,
-                instance,
-                request,
-                trace,
-            );
+            let served =
+                wasm_runtime::serve_http(system.engine(), &spec.handler, instance, request, trace);
             match served.await {
                 Ok(response) => response.map(|body| {
                     body.map_err(|e| Box::new(e) as wasm_runtime::BoxError)
