@@ -6,7 +6,9 @@
 //!   durable commit per write (`RedbOptions { max_batch: 1 }`). Target: at least 10x the
 //!   writes per second.
 //! - the same run measures the round trip of requests to echo (no storage) while the 64
-//!   write, against the same with no writes. Target: p99 at most 2x idle.
+//!   write, against the same with no writes. Target: p99 at most 2x idle. It also runs the
+//!   writers all on one shard of their own (echo alone on the other) and prints that p99
+//!   ratio and its write rate (no target: what the p99 target costs on this machine).
 //!
 //! - `cluster-storage` (issue 28): the same 64 writers with cluster storage (one nats-server
 //!   with JetStream, one replica, started by the bench), against redb group commit in the same
@@ -65,7 +67,20 @@ enum Backend {
     Cluster(Vec<String>, usize),
 }
 
-async fn host(backend: &Backend) -> (Host, Option<Arc<RedbStorage>>, tempfile::TempDir) {
+/// Where the writers sit among the shards.
+#[derive(Clone, Copy)]
+enum Seating {
+    /// The default: each on the shard carrying the fewest components (echo shares a shard
+    /// with half of them).
+    Spread,
+    /// All on one shard (each the neighbour of the first), echo alone on the other.
+    Apart,
+}
+
+async fn host(
+    backend: &Backend,
+    seating: Seating,
+) -> (Host, Option<Arc<RedbStorage>>, tempfile::TempDir) {
     // On the real disk (not a tmpfs): the commits wait for it.
     let scratch = workspace_root().join("target/tmp");
     std::fs::create_dir_all(&scratch).unwrap();
@@ -108,10 +123,14 @@ async fn host(backend: &Backend) -> (Host, Option<Arc<RedbStorage>>, tempfile::T
         delete: false,
         quota: StorageQuota::default(),
     });
+    let apart = matches!(seating, Seating::Apart);
     for n in 0..WRITERS {
-        let spec = host
+        let mut spec = host
             .spec(id(&format!("bench/writer{n}/1")), counter.clone())
             .with_grants(grants.clone());
+        if apart && n > 0 {
+            spec = spec.with_neighbour(id("bench/writer0/1"));
+        }
         host.start_component(spec).await.unwrap();
     }
     (host, store, dir)
@@ -131,7 +150,15 @@ async fn echo_loop(host: &Host, how_long: Duration) -> Vec<Duration> {
 }
 
 async fn run(backend: &Backend, how_long: Duration) -> (Run, Vec<Duration>) {
-    let (host, store, _dir) = host(backend).await;
+    run_seated(backend, Seating::Spread, how_long).await
+}
+
+async fn run_seated(
+    backend: &Backend,
+    seating: Seating,
+    how_long: Duration,
+) -> (Run, Vec<Duration>) {
+    let (host, store, _dir) = host(backend, seating).await;
     let stats = || store.as_ref().map(|s| s.commit_stats());
     let host = Arc::new(host);
     let idle = echo_loop(&host, how_long / 2).await;
@@ -189,6 +216,7 @@ fn storage(runs: usize, how_long: Duration, full: bool) {
     let (mut ratios, mut grouped_rates, mut single_rates) = (Vec::new(), Vec::new(), Vec::new());
     let (mut p99_ratios, mut p99_busy, mut p99_idle) = (Vec::new(), Vec::new(), Vec::new());
     let mut batch = Vec::new();
+    let (mut apart_ratios, mut apart_rates) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let (single, _) = rt.block_on(run(&Backend::Redb(RedbOptions { max_batch: 1 }), how_long));
         let (mut grouped, mut idle) =
@@ -202,7 +230,19 @@ fn storage(runs: usize, how_long: Duration, full: bool) {
         p99_busy.push(busy.as_secs_f64() * 1e6);
         p99_idle.push(quiet.as_secs_f64() * 1e6);
         p99_ratios.push(busy.as_secs_f64() / quiet.as_secs_f64());
+        let (mut apart, mut idle) = rt.block_on(run_seated(
+            &Backend::Redb(RedbOptions::default()),
+            Seating::Apart,
+            how_long,
+        ));
+        let (busy, quiet) = (
+            percentile(&mut apart.busy, 0.99),
+            percentile(&mut idle, 0.99),
+        );
+        apart_ratios.push(busy.as_secs_f64() / quiet.as_secs_f64());
+        apart_rates.push(apart.writes_per_s);
     }
+    let grouped_rates_copy = grouped_rates.clone();
     println!(
         "storage: {WRITERS} writers, group commit {:.0} writes/s (mean batch {:.1} calls per \
          commit), one commit per write {:.0} writes/s, medians of {runs}",
@@ -227,6 +267,15 @@ fn storage(runs: usize, how_long: Duration, full: bool) {
             verdict(ratio <= 2.0)
         );
     }
+    // What the p99 target would take on this machine: echo on a shard no writer shares.
+    println!(
+        "storage: writers on a shard of their own (neighbours of one another), echo alone on \
+         the other: echo p99 during writes / idle = {:.2}, group commit {:.0} writes/s ({:.2}x \
+         the spread seating)",
+        median(apart_ratios),
+        median(apart_rates.clone()),
+        median(apart_rates) / median(grouped_rates_copy)
+    );
 }
 
 fn cluster_storage(runs: usize, how_long: Duration, full: bool) {
