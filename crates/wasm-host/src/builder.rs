@@ -13,6 +13,7 @@ use crate::admin::AdminConfig;
 use crate::host::Host;
 use crate::ingress::{HttpConfig, IngressRoute};
 use crate::manifest::{Manifest, StorageLocation};
+use crate::state::Core;
 use crate::storage::RedbStorage;
 
 /// Where a host keeps component storage.
@@ -350,7 +351,7 @@ impl HostBuilder {
             ),
             None => ActorSystem::new(engine, storage.clone(), self.system),
         };
-        let mut host = Host::new(
+        let mut host = Host::new(Core::new(
             system,
             storage,
             redb,
@@ -358,7 +359,7 @@ impl HostBuilder {
             self.limits,
             self.request_timeout,
             self.for_manifest,
-        );
+        ));
         if let Some(admin) = self.admin {
             host.serve_admin(admin)?;
         }

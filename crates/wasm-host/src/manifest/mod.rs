@@ -4,7 +4,9 @@
 //! The format is documented in `docs/manifest.md`.
 
 mod build;
+mod check;
 mod cluster;
+mod entry;
 mod raw;
 mod source;
 
