@@ -12,7 +12,7 @@
 //! (the supervisor sets it and wakes the mailbox), or with a failure. A kill still interrupts
 //! it at once: ractor races every handler against its kill signal.
 
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,9 +20,8 @@ use std::task::Poll;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
-use tracing::Instrument;
 use wasm_core::{
-    ComponentConfig, ComponentId, ComponentMessage, ComponentMetadata, ErrorCallback, HealthStatus,
+    ComponentConfig, ComponentMessage, ComponentMetadata, ErrorCallback, HealthStatus,
 };
 use wasm_runtime::{ComponentInstance, InstanceSpec};
 
@@ -32,7 +31,7 @@ use crate::events::SystemEvent;
 use crate::mailbox::Envelope;
 use crate::registry::{InFlight, PendingUpgrade, Slot, Version};
 use crate::stats::bump;
-use crate::trace::{self, SpanLink};
+use crate::trace::observed;
 use crate::upgrade::{Upgrade, UpgradeError};
 
 /// How many envelopes are handled in a row before the actor yields to the other tasks of its
@@ -156,64 +155,6 @@ impl Actor for ComponentActor {
         }
         Ok(())
     }
-}
-
-/// Runs one handle call in its span, with its trace context current (the context of a span
-/// whose parent is the sending span, when the message is traced). A span no subscriber wants
-/// is not entered, and an untraced call sets no context.
-async fn observed<F: Future>(
-    id: &ComponentId,
-    message: &ComponentMessage,
-    request: bool,
-    callback: bool,
-    link: Option<&dyn SpanLink>,
-    call: F,
-) -> F::Output {
-    let span = handle_span(id, message, request, callback);
-    let mut handling = message.metadata.trace.map(|parent| parent.child());
-    if let (Some(parent), Some(this)) = (message.metadata.trace, handling.as_mut())
-        && !span.is_disabled()
-    {
-        if let Some(linked) = link.and_then(|l| l.link(&span, &parent)) {
-            *this = this.with_span_id(linked);
-        }
-        span.record("trace_id", this.trace_id_hex());
-        span.record("span_id", this.span_id_hex());
-        span.record("parent_span_id", parent.span_id_hex());
-    }
-    match (handling, span.is_disabled()) {
-        (None, true) => call.await,
-        (None, false) => call.instrument(span).await,
-        (Some(_), true) => trace::scope(handling, call).await,
-        (Some(_), false) => trace::scope(handling, call.instrument(span)).await,
-    }
-}
-
-/// The span of one handle call: who handles what from whom, under which correlation id; the
-/// trace fields are filled in when the message is traced. A request's span and its
-/// callback's share the correlation id, and the callback's parent is the requesting span.
-fn handle_span(
-    id: &ComponentId,
-    message: &ComponentMessage,
-    request: bool,
-    callback: bool,
-) -> tracing::Span {
-    let kind = match (callback, request) {
-        (true, _) => "callback",
-        (false, true) => "request",
-        (false, false) => "message",
-    };
-    tracing::info_span!(
-        target: "airssys::message",
-        "handle",
-        component = %id,
-        sender = %message.sender,
-        kind,
-        correlation_id = message.metadata.correlation_id.as_ref().map(|c| c.as_str()),
-        trace_id = tracing::field::Empty,
-        span_id = tracing::field::Empty,
-        parent_span_id = tracing::field::Empty,
-    )
 }
 
 /// Instantiates `version` (its grants name the component), calls `initialize` and reads

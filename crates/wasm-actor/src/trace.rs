@@ -4,11 +4,13 @@
 //! The actor runs each handle call inside [`scope`]; the router, called by the component's
 //! host functions from inside that call (same task, same poll), reads [`current`]. Outside a
 //! scope (the embedding host's own sends) there is no current trace unless the host set one.
+//! [`observed`] runs one handle call in its span, with its trace current.
 
 use std::fmt;
 use std::future::Future;
 
-use wasm_core::TraceContext;
+use tracing::Instrument;
+use wasm_core::{ComponentId, ComponentMessage, TraceContext};
 
 /// Joins the span of a traced message to another tracing system (the command's OpenTelemetry
 /// exporter, for one), so that its spans carry the same W3C ids as the messages.
@@ -38,6 +40,64 @@ pub(crate) fn sync_scope<R>(trace: Option<TraceContext>, f: impl FnOnce() -> R) 
 /// The trace context messages sent now should carry: the span of the call in progress.
 pub(crate) fn current() -> Option<TraceContext> {
     CURRENT.try_with(|t| *t).ok().flatten()
+}
+
+/// Runs one handle call in its span, with its trace context current (the context of a span
+/// whose parent is the sending span, when the message is traced). A span no subscriber wants
+/// is not entered, and an untraced call sets no context.
+pub(crate) async fn observed<F: Future>(
+    id: &ComponentId,
+    message: &ComponentMessage,
+    request: bool,
+    callback: bool,
+    link: Option<&dyn SpanLink>,
+    call: F,
+) -> F::Output {
+    let span = handle_span(id, message, request, callback);
+    let mut handling = message.metadata.trace.map(|parent| parent.child());
+    if let (Some(parent), Some(this)) = (message.metadata.trace, handling.as_mut())
+        && !span.is_disabled()
+    {
+        if let Some(linked) = link.and_then(|l| l.link(&span, &parent)) {
+            *this = this.with_span_id(linked);
+        }
+        span.record("trace_id", this.trace_id_hex());
+        span.record("span_id", this.span_id_hex());
+        span.record("parent_span_id", parent.span_id_hex());
+    }
+    match (handling, span.is_disabled()) {
+        (None, true) => call.await,
+        (None, false) => call.instrument(span).await,
+        (Some(_), true) => scope(handling, call).await,
+        (Some(_), false) => scope(handling, call.instrument(span)).await,
+    }
+}
+
+/// The span of one handle call: who handles what from whom, under which correlation id; the
+/// trace fields are filled in when the message is traced. A request's span and its
+/// callback's share the correlation id, and the callback's parent is the requesting span.
+fn handle_span(
+    id: &ComponentId,
+    message: &ComponentMessage,
+    request: bool,
+    callback: bool,
+) -> tracing::Span {
+    let kind = match (callback, request) {
+        (true, _) => "callback",
+        (false, true) => "request",
+        (false, false) => "message",
+    };
+    tracing::info_span!(
+        target: "airssys::message",
+        "handle",
+        component = %id,
+        sender = %message.sender,
+        kind,
+        correlation_id = message.metadata.correlation_id.as_ref().map(|c| c.as_str()),
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+        parent_span_id = tracing::field::Empty,
+    )
 }
 
 #[cfg(test)]
