@@ -5,7 +5,7 @@
 //! difference between the batches, divided by the difference in round trips, is one round
 //! trip's count with the fixed costs taken out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -53,7 +53,7 @@ fn actor_bench() -> Result<PathBuf> {
 }
 
 /// One batch's instruction count and its number of round trips.
-fn counted(bench: &PathBuf, path: &str, batch: &str) -> Result<(u64, u64)> {
+fn counted(bench: &Path, path: &str, batch: &str) -> Result<(u64, u64)> {
     let out = Command::new("valgrind")
         .args([
             "--tool=callgrind",

@@ -65,8 +65,15 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), wake.woken())
             .await
             .unwrap_or_else(|_| panic!("the kept permit was lost"));
-        let again = tokio::time::timeout(Duration::from_millis(50), wake.woken()).await;
+        // A zero timeout polls the wait once: no second permit, so it is still pending.
+        let again = tokio::time::timeout(Duration::ZERO, wake.woken()).await;
         assert!(again.is_err(), "two wakes before a wait are one permit");
+        wake.wake();
+        let third = tokio::time::timeout(Duration::ZERO, wake.woken()).await;
+        assert!(
+            third.is_ok(),
+            "a wake after the wait was taken gives a new permit"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -242,11 +242,11 @@ fn storage(runs: usize, how_long: Duration, full: bool) {
         apart_ratios.push(busy.as_secs_f64() / quiet.as_secs_f64());
         apart_rates.push(apart.writes_per_s);
     }
-    let grouped_rates_copy = grouped_rates.clone();
+    let spread_rate = median(grouped_rates);
     println!(
         "storage: {WRITERS} writers, group commit {:.0} writes/s (mean batch {:.1} calls per \
          commit), one commit per write {:.0} writes/s, medians of {runs}",
-        median(grouped_rates),
+        spread_rate,
         median(batch),
         median(single_rates)
     );
@@ -268,13 +268,14 @@ fn storage(runs: usize, how_long: Duration, full: bool) {
         );
     }
     // What the p99 target would take on this machine: echo on a shard no writer shares.
+    let apart_rate = median(apart_rates);
     println!(
         "storage: writers on a shard of their own (neighbours of one another), echo alone on \
          the other: echo p99 during writes / idle = {:.2}, group commit {:.0} writes/s ({:.2}x \
          the spread seating)",
         median(apart_ratios),
-        median(apart_rates.clone()),
-        median(apart_rates) / median(grouped_rates_copy)
+        apart_rate,
+        apart_rate / spread_rate
     );
 }
 
